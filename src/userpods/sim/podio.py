@@ -1,0 +1,190 @@
+"""``pods/exec`` (websocket, ``v5.channel.k8s.io`` / ``v4.channel.k8s.io``) and ``pods/log``.
+
+Exec runs the simulated container's tiny shell (``shell.py``) and answers on the channel
+protocol: stdout on channel 1, stderr on 2, then exactly one Status on channel 3 (``Success``,
+or ``Failure``/``NonZeroExitCode`` with the exit code in ``details.causes``), then a normal
+close. Errors before the upgrade (unknown pod or container, no host, container not running)
+are answered as plain HTTP Status errors, which is how clients see a rejected handshake.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import kinds as k
+from . import shell
+from .http import Receive, Request, Scope, Send, dumps, end_stream, start_stream, stream_chunk
+from .kubelet import Container
+from .status import ApiError, bad_request, not_found_error
+from .timefmt import rfc3339_nano
+
+if TYPE_CHECKING:
+    from .apiserver import ApiServer
+
+Obj = dict[str, Any]
+PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDOUT, STDERR, ERROR = 1, 2, 3
+
+
+def pick_container(pod: Obj, requested: str | None) -> str:
+    names = [c["name"] for c in pod["spec"].get("containers", [])]
+    pod_name = pod["metadata"]["name"]
+    if not requested:
+        if len(names) == 1:
+            return str(names[0])
+        raise bad_request(
+            f"a container name must be specified for pod {pod_name}, choose one "
+            f"of: [{' '.join(names)}]"
+        )
+    if requested not in names + [c["name"] for c in pod["spec"].get("initContainers", [])]:
+        raise bad_request(f"container {requested} is not valid for pod {pod_name}")
+    return requested
+
+
+def exec_status(code: int) -> bytes:
+    if code == 0:
+        return dumps({"metadata": {}, "status": "Success"})
+    return dumps(
+        {
+            "metadata": {},
+            "status": "Failure",
+            "message": f"command terminated with non-zero exit code: command terminated with exit "
+            f"code {code}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+        }
+    )
+
+
+async def _reject(send: Send, error: ApiError) -> None:
+    body = json.dumps(error.body()).encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": error.code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+def _prepare_exec(server: ApiServer, req: Request) -> tuple[list[str], Container, str, Request]:
+    route = server.route(req.path)
+    if route is None or route.kind is not k.POD or route.subresource != "exec" or not route.name:
+        raise ApiError(404, "the server could not find the requested resource", "NotFound")
+    server.count("create", "pods/exec")
+    server.authorize(req, "create", route)
+    namespace = route.namespace or ""
+    pod = server.registry.get(k.POD, namespace, route.name)
+    command = req.query.get("command", [])
+    if not command:
+        raise bad_request("you must specify at least one command for the container")
+    streams = [req.flag("stdin"), req.flag("stdout"), req.flag("stderr")]
+    if not any(streams):
+        raise bad_request("you must specify at least 1 of stdin, stdout, stderr")
+    name = pick_container(pod, req.param("container"))
+    if not pod["spec"].get("nodeName"):
+        raise bad_request(f"pod {route.name} does not have a host assigned")
+    container = server.kubelet.container(pod["metadata"]["uid"], name)
+    if container is None or not container.running:
+        raise ApiError(500, f'container not found ("{name}")', "InternalError")
+    offered = [p.strip() for p in req.headers.get("sec-websocket-protocol", "").split(",")]
+    protocol = next((p for p in PROTOCOLS if p in offered), "")
+    if not protocol:
+        raise bad_request(
+            "unable to upgrade connection: none of the offered subprotocols "
+            f"({', '.join(offered)}) is supported: use one of {list(PROTOCOLS)}"
+        )
+    return command, container, protocol, req
+
+
+async def serve_exec(server: ApiServer, scope: Scope, receive: Receive, send: Send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    req = Request.from_scope(scope)
+    try:
+        server.authenticate(req)
+        command, container, protocol, req = _prepare_exec(server, req)
+        await server.inject_faults("create", "pods/exec")
+    except ApiError as error:
+        await _reject(send, error)
+        return
+    await send({"type": "websocket.accept", "subprotocol": protocol})
+    result = shell.run(command, container.files, container.env)
+    if req.flag("stdout") and result.stdout:
+        await send({"type": "websocket.send", "bytes": bytes([STDOUT]) + result.stdout})
+    if req.flag("stderr") and result.stderr:
+        await send({"type": "websocket.send", "bytes": bytes([STDERR]) + result.stderr})
+    await send({"type": "websocket.send", "bytes": bytes([ERROR]) + exec_status(result.code)})
+    await send({"type": "websocket.close", "code": 1000})
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+def _format_logs(text: str, req: Request, when: str) -> bytes:
+    lines = text.splitlines(keepends=True)
+    tail = req.int_param("tailLines")
+    if tail is not None:
+        lines = lines[-tail:] if tail > 0 else []
+    if req.flag("timestamps"):
+        lines = [f"{when} {line}" for line in lines]
+    data = "".join(lines).encode()
+    limit = req.int_param("limitBytes")
+    return data[:limit] if limit is not None and limit >= 0 else data
+
+
+async def serve_log(
+    server: ApiServer, req: Request, namespace: str, name: str, receive: Receive, send: Send
+) -> None:
+    pod = server.registry.get(k.POD, namespace, name)
+    container_name = pick_container(pod, req.param("container"))
+    container = server.kubelet.container(pod["metadata"]["uid"], container_name)
+    previous = req.flag("previous")
+    waiting = container is None or ("waiting" in container.state and not container.logs)
+    if previous:
+        if container is None or container.previous_logs is None:
+            raise bad_request(
+                f'previous terminated container "{container_name}" in pod "{name}" not found'
+            )
+        text = container.previous_logs
+    elif waiting:
+        reason = container.waiting_reason if container else "ContainerCreating"
+        raise bad_request(
+            f'container "{container_name}" in pod "{name}" is waiting to start: '
+            f"{reason or 'ContainerCreating'}"
+        )
+    else:
+        assert container is not None
+        text = container.logs
+    started = container.state.get("running", {}).get("startedAt", "") if container else ""
+    when = rfc3339_nano() if not started else started.replace("Z", ".000000000Z")
+    data = _format_logs(text, req, when)
+    follow = req.flag("follow") and not previous
+    if not follow:
+        await server.send_text(send, data)
+        return
+    await start_stream(send, "text/plain")
+    await stream_chunk(send, data)
+    uid = pod["metadata"]["uid"]
+    store = server.store
+    with trio.move_on_after(server.options.max_follow_seconds):
+        while container is not None and container.running:
+            changed = store.changed
+            current = store.get(k.POD, namespace, name)
+            if current is None or current["metadata"]["uid"] != uid:
+                break
+            await changed.wait()
+    with trio.move_on_after(1) as cleanup:
+        cleanup.shield = True
+        await end_stream(send)
+
+
+__all__ = ["not_found_error", "serve_exec", "serve_log"]

@@ -1,0 +1,124 @@
+"""The tiny shell that ``pods/exec`` runs inside a simulated container.
+
+It knows what a backend needs to read a container: ``cat``, ``head -c N``, ``echo``,
+``printenv``, ``env``, ``true``, ``false``, ``test -e`` and ``sh -c "<one of these>"`` with
+``$VAR`` expansion. Anything else exits 127 with "command not found", as a shell would.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+SHELLS = {"sh", "/bin/sh", "bash", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"}
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: bytes = b""
+    stderr: bytes = b""
+    code: int = 0
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: env.get(m.group(1) or m.group(2), ""), text)
+
+
+def run(argv: Sequence[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    """Run one command line inside a container with these ``files`` and ``env``."""
+    if not argv:
+        return Result(stderr=b"no command given\n", code=126)
+    name, args = argv[0], list(argv[1:])
+    if name in SHELLS:
+        if len(args) >= 2 and args[0] == "-c":
+            try:
+                words = shlex.split(_expand(args[1], env))
+            except ValueError as exc:
+                return Result(stderr=f"{name}: 1: Syntax error: {exc}\n".encode(), code=2)
+            if not words:
+                return Result()
+            result = run(words, files, env)
+            if result.code == 127:
+                return Result(stderr=f"{name}: 1: {words[0]}: not found\n".encode(), code=127)
+            return result
+        return Result(stderr=f"{name}: only -c is supported here\n".encode(), code=2)
+    base = name.rsplit("/", 1)[-1]
+    handler = _COMMANDS.get(base)
+    if handler is None:
+        return Result(stderr=f"{name}: command not found\n".encode(), code=127)
+    return handler(args, files, env)
+
+
+def _cat(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    out, err, code = [], [], 0
+    for path in args:
+        if path in files:
+            out.append(files[path].encode())
+        else:
+            err.append(f"cat: {path}: No such file or directory\n".encode())
+            code = 1
+    return Result(b"".join(out), b"".join(err), code)
+
+
+def _head(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    if len(args) == 3 and args[0] == "-c" and args[1].isdigit():
+        limit, path = int(args[1]), args[2]
+    elif len(args) == 2 and args[0].startswith("-c") and args[0][2:].isdigit():
+        limit, path = int(args[0][2:]), args[1]
+    else:
+        return Result(stderr=b"head: only head -c N FILE is supported here\n", code=1)
+    if path not in files:
+        return Result(
+            stderr=f"head: cannot open '{path}' for reading: No such file or directory\n".encode(),
+            code=1,
+        )
+    return Result(files[path].encode()[:limit])
+
+
+def _echo(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    if args and args[0] == "-n":
+        return Result(" ".join(args[1:]).encode())
+    return Result((" ".join(args) + "\n").encode())
+
+
+def _printenv(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    if not args:
+        return _env([], files, env)
+    found = [env[a] for a in args if a in env]
+    return Result(
+        "".join(v + "\n" for v in found).encode(), code=0 if len(found) == len(args) else 1
+    )
+
+
+def _env(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    return Result("".join(f"{k}={v}\n" for k, v in env.items()).encode())
+
+
+def _true(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    return Result()
+
+
+def _false(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    return Result(code=1)
+
+
+def _test(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
+    if len(args) == 2 and args[0] in ("-e", "-f"):
+        return Result(code=0 if args[1] in files else 1)
+    if len(args) == 2 and args[0] == "-s":
+        return Result(code=0 if files.get(args[1]) else 1)
+    return Result(stderr=b"test: only -e, -f and -s are supported here\n", code=2)
+
+
+_COMMANDS = {
+    "cat": _cat,
+    "head": _head,
+    "echo": _echo,
+    "printenv": _printenv,
+    "env": _env,
+    "true": _true,
+    "false": _false,
+    "test": _test,
+}
