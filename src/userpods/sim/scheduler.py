@@ -71,6 +71,7 @@ class Scheduler:
             and not node
             and not pod["metadata"].get("deletionTimestamp")
             and pod["spec"].get("schedulerName") == SCHEDULER
+            and not pod["spec"].get("schedulingGates")
         )
         if wants_node:
             self._pending.add(key)

@@ -32,6 +32,7 @@ from .status import (
     too_long,
     unsupported,
 )
+from .timefmt import rfc3339
 
 Obj = dict[str, Any]
 ANNOTATIONS_LIMIT = 262144
@@ -159,6 +160,18 @@ def _default_pod(obj: Obj) -> None:
             if isinstance(vol.get("hostPath"), dict):
                 vol["hostPath"].setdefault("type", "")
     obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+    if spec.get("schedulingGates"):
+        # The apiserver marks a gated pod at once; the scheduler ignores it until ungated.
+        obj["status"]["conditions"] = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates",
+                "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(),
+            }
+        ]
 
 
 def _qos_class(spec: Obj) -> str:
@@ -431,6 +444,21 @@ def _validate_pod(obj: Obj) -> list[Cause]:
                 "spec.terminationGracePeriodSeconds", grace, "must be greater than or equal to 0"
             )
         )
+    gate_names: set[str] = set()
+    for i, gate in enumerate(_list(spec.get("schedulingGates"))):
+        gate_name = str(_dict(gate).get("name") or "")
+        path = f"spec.schedulingGates[{i}].name"
+        if not gate_name:
+            causes.append(required(path))
+            continue
+        causes.extend(invalid(path, gate_name, e) for e in check_qualified_name(gate_name))
+        if gate_name in gate_names:
+            causes.append(duplicate(path, gate_name))
+        gate_names.add(gate_name)
+    if gate_names and spec.get("nodeName"):
+        causes.append(
+            forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared")
+        )
     for i, secret in enumerate(_list(spec.get("imagePullSecrets"))):
         if not _dict(secret).get("name"):
             causes.append(required(f"spec.imagePullSecrets[{i}].name"))
@@ -686,7 +714,12 @@ _VALIDATORS = {
 
 # ----------------------------------------------------------------------------- updates
 
-_POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+_POD_MUTABLE = (
+    "activeDeadlineSeconds",
+    "tolerations",
+    "terminationGracePeriodSeconds",
+    "schedulingGates",
+)
 
 
 def _pod_spec_without_mutable(spec: Obj) -> Obj:
@@ -702,6 +735,17 @@ def _pod_spec_without_mutable(spec: Obj) -> Obj:
 def validate_update(kind: k.Kind, new: Obj, old: Obj) -> list[Cause]:
     """Rules between the stored object and its replacement (immutable fields)."""
     causes: list[Cause] = []
+    if kind is k.POD:
+        old_gates = [g.get("name") for g in _list(_dict(old.get("spec")).get("schedulingGates"))]
+        for gate in _list(_dict(new.get("spec")).get("schedulingGates")):
+            if _dict(gate).get("name") not in old_gates:
+                causes.append(
+                    forbidden(
+                        "spec.schedulingGates",
+                        "only deletion is allowed, but "
+                        f"found new scheduling gate '{_dict(gate).get('name')}'",
+                    )
+                )
     if kind is k.POD:
         if _pod_spec_without_mutable(_dict(new.get("spec"))) != _pod_spec_without_mutable(
             _dict(old.get("spec"))

@@ -1,0 +1,164 @@
+"""The REST API, wire-compatible with the original backend (see docs/api.md).
+
+Every reply is JSON (``get_podip_owner``: plain text, as the original); every error is
+``{"error": "..."}`` with a 4xx, or a 5xx for real server faults. The frontend treats only
+200 as success.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from . import naming
+from .callers import caller_address, identify
+from .core import Daemon
+from .errors import RequestError
+from .manifest import ManifestError
+
+log = logging.getLogger("userpods.api")
+MAX_BODY = 1024 * 1024
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+async def _body() -> dict[str, Any]:
+    raw = await request.get_data()
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise RequestError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    return body
+
+
+def _user_id(body: dict[str, Any]) -> str:
+    user_id = body.get("user_id")
+    if not naming.valid_user_id(user_id):
+        raise RequestError(400, f"user_id must be a string matching {naming.USER_ID_RE.pattern}")
+    return str(user_id)
+
+
+def _pod_name(body: dict[str, Any]) -> str:
+    name = body.get("pod_name")
+    if not isinstance(name, str) or not name or len(name) > 253:
+        raise RequestError(400, "pod_name must be a non-empty string")
+    return name
+
+
+def _settings(body: dict[str, Any]) -> dict[str, dict[str, str]]:
+    settings = body.get("settings")
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict) or not all(
+        isinstance(env, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+        for env in settings.values()
+    ):
+        raise RequestError(400, "settings must map container names to {ENV_NAME: string}")
+    return settings
+
+
+def build_app(daemon: Daemon) -> QuartTrio:
+    app = QuartTrio("userpods")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+
+    def route(
+        path: str, methods: tuple[str, ...] = ("POST",)
+    ) -> Callable[[Callable[[], Awaitable[Response]]], Callable[[], Awaitable[Response]]]:
+        return app.route(path, methods=list(methods))
+
+    @app.errorhandler(RequestError)
+    async def request_error(error: RequestError) -> Response:
+        return _json(error.body(), error.status)
+
+    @app.errorhandler(ManifestError)
+    async def manifest_error(error: ManifestError) -> Response:
+        return _json({"error": str(error)}, 400)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        return _json({"error": error.description or error.name}, error.code or 500)
+
+    @app.errorhandler(Exception)
+    async def internal_error(error: Exception) -> Response:
+        log.exception("internal error serving %s", request.path)
+        return _json({"error": f"internal error: {type(error).__name__}"}, 500)
+
+    def caller() -> Any:
+        address = caller_address(request.headers.get("X-Forwarded-For"), request.remote_addr)
+        return identify(address, daemon.settings)
+
+    @route("/get_pods")
+    async def get_pods() -> Response:
+        user_id = _user_id(await _body())
+        return _json(daemon.pod_infos(user_id))
+
+    @route("/create_pod")
+    async def create_pod() -> Response:
+        body = await _body()
+        user_id = _user_id(body)
+        yaml_url = body.get("yaml_url")
+        if not isinstance(yaml_url, str) or not yaml_url:
+            raise RequestError(400, "yaml_url must be a non-empty string")
+        name = await daemon.create(user_id, yaml_url, _settings(body), caller())
+        return _json({"pod_name": name})
+
+    @route("/watch_create_pod")
+    async def watch_create_pod() -> Response:
+        body = await _body()
+        return _json({"ready": await daemon.watch_create(_user_id(body), _pod_name(body))})
+
+    @route("/delete_pod")
+    async def delete_pod() -> Response:
+        body = await _body()
+        await daemon.delete(_user_id(body), _pod_name(body))
+        return _json({"requested": True})
+
+    @route("/watch_delete_pod")
+    async def watch_delete_pod() -> Response:
+        body = await _body()
+        return _json({"deleted": await daemon.watch_delete(_user_id(body), _pod_name(body))})
+
+    @route("/delete_all_user")
+    async def delete_all_user() -> Response:
+        user_id = _user_id(await _body())
+        return _json({"deleted": await daemon.delete_all(user_id)})
+
+    @route("/clean_all_unused")
+    async def clean_all_unused() -> Response:
+        if await request.get_data():
+            await _body()  # no fields, but a body must still be JSON
+        await daemon.clean_unused()
+        return _json({})
+
+    @route("/get_podip_owner", ("GET",))
+    async def get_podip_owner() -> Response:
+        ip = request.args.get("ip")
+        if not ip:
+            raise RequestError(400, "the ip query parameter is required")
+        owner = await daemon.podip_owner(ip)
+        return Response(owner, status=200, content_type="text/plain; charset=utf-8")
+
+    @route("/healthz", ("GET",))
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @route("/readyz", ("GET",))
+    async def readyz() -> Response:
+        fresh = daemon.cache.fresh
+        return _json(
+            {"status": "ready" if fresh else "stale", "cache": daemon.cache.health()},
+            200 if fresh else 503,
+        )
+
+    return app

@@ -1,0 +1,208 @@
+"""The cluster cache: one list+watch per kind for the whole daemon.
+
+Each :class:`KindCache` is fed by :meth:`userpods.kube.Kube.watch` and holds the kind's objects
+by name. Reads (get_pods, get_podip_owner) are answered from here, never by a fresh list; a
+flow that waits for "Ready" or "gone" waits on the cache (per-name events, so a change wakes
+only the waiters of that object), so the number of open watches stays one per kind however many
+pods are in flight. The daemon's own writes are fed in with :meth:`KindCache.observe`, so a read
+after a write sees it even before the watch delivers it (read-your-writes). A cache whose watch
+has been failing for longer than ``stale_after`` seconds is not fresh, which turns /readyz red.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import trio
+from lightkube.resources.core_v1 import (
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Pod,
+    Service,
+)
+from lightkube.resources.networking_v1 import Ingress
+
+from ..kube import Kube
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Listener = Callable[[str, Any, Any], None]  # name, old (or None), new (or None)
+
+
+def _newer(candidate: Any, current: Any) -> bool:
+    """Whether ``candidate`` is a later state of the object than ``current``."""
+    if current is None:
+        return True
+    if candidate.metadata.uid != current.metadata.uid:
+        return True  # a new object that took the name
+    try:
+        return int(candidate.metadata.resourceVersion) >= int(current.metadata.resourceVersion)
+    except (TypeError, ValueError):
+        return True  # resourceVersions are opaque in general: trust the newest report
+
+
+class KindCache(Generic[T]):
+    """One kind's objects by name, kept current by the watch (see module docstring)."""
+
+    def __init__(
+        self, kind: type[T], *, namespaced: bool = True, stale_after: float = 10.0
+    ) -> None:
+        self.kind = kind
+        self.namespaced = namespaced
+        self.stale_after = stale_after
+        self.objects: dict[str, T] = {}
+        self.version = ""
+        self.synced = trio.Event()
+        self.listeners: list[Listener] = []
+        self._failing_since: float | None = None
+        self._waiters: dict[str, trio.Event] = {}
+        self._any_change = trio.Event()
+
+    # --------------------------------------------------------------- reads
+    def get(self, name: str) -> T | None:
+        return self.objects.get(name)
+
+    def values(self) -> list[T]:
+        return list(self.objects.values())
+
+    @property
+    def fresh(self) -> bool:
+        if not self.synced.is_set():
+            return False
+        return self._failing_since is None or (
+            trio.current_time() - self._failing_since < self.stale_after
+        )
+
+    @property
+    def failing_for(self) -> float:
+        """Seconds the watch has been failing (0 when healthy)."""
+        if self._failing_since is None:
+            return 0.0
+        return trio.current_time() - self._failing_since
+
+    # --------------------------------------------------------------- waiting
+    def changed(self, name: str | None = None) -> trio.Event:
+        """Set at the next change of ``name`` (of any object when None)."""
+        if name is None:
+            return self._any_change
+        event = self._waiters.get(name)
+        if event is None:
+            event = self._waiters[name] = trio.Event()
+        return event
+
+    async def wait_for(self, name: str, predicate: Callable[[T | None], bool]) -> T | None:
+        """Wait until ``predicate(object or None)`` holds; the caller sets the deadline."""
+        while True:
+            event = self.changed(name)
+            obj = self.objects.get(name)
+            if predicate(obj):
+                return obj
+            await event.wait()
+
+    # --------------------------------------------------------------- updates
+    def _set(self, name: str, obj: T | None) -> None:
+        old = self.objects.get(name)
+        if obj is None:
+            if old is None:
+                return
+            del self.objects[name]
+        else:
+            self.objects[name] = obj
+        for listener in self.listeners:
+            listener(name, old, obj)
+        event = self._waiters.pop(name, None)
+        if event is not None:
+            event.set()
+        self._any_change.set()
+        self._any_change = trio.Event()
+
+    def observe(self, obj: T) -> None:
+        """Feed in an object the daemon just wrote (read-your-writes)."""
+        name = obj.metadata.name  # type: ignore[attr-defined]
+        if _newer(obj, self.objects.get(name)):
+            self._set(name, obj)
+
+    def observe_gone(self, name: str, uid: str) -> None:
+        """The daemon saw ``name`` (with ``uid``) gone: drop it unless replaced."""
+        current = self.objects.get(name)
+        if current is not None and current.metadata.uid == uid:  # type: ignore[attr-defined]
+            self._set(name, None)
+
+    # WatchHandler (userpods.kube)
+    def replace(self, objects: list[T], resource_version: str) -> None:
+        fresh = {o.metadata.name: o for o in objects}  # type: ignore[attr-defined]
+        for name in list(self.objects):
+            if name not in fresh:
+                self._set(name, None)
+        for name, obj in fresh.items():
+            if self.objects.get(name) is not obj:
+                self._set(name, obj)
+        self.version = resource_version
+        self._failing_since = None
+        self.synced.set()
+
+    def event(self, kind: str, obj: T) -> None:
+        self._failing_since = None
+        name = obj.metadata.name  # type: ignore[attr-defined]
+        if kind == "DELETED":
+            self.observe_gone(name, obj.metadata.uid)  # type: ignore[attr-defined]
+        elif kind in ("ADDED", "MODIFIED") and _newer(obj, self.objects.get(name)):
+            self._set(name, obj)
+
+    def failed(self, error: BaseException) -> None:
+        if self._failing_since is None:
+            self._failing_since = trio.current_time()
+
+
+class ClusterCache:
+    """The kinds the daemon and its plugins read: pods, services, ingresses, PVCs, PVs."""
+
+    def __init__(self, kube: Kube, *, stale_after: float = 10.0) -> None:
+        self.kube = kube
+        self.pods: KindCache[Pod] = KindCache(Pod, stale_after=stale_after)
+        self.services: KindCache[Service] = KindCache(Service, stale_after=stale_after)
+        self.ingresses: KindCache[Ingress] = KindCache(Ingress, stale_after=stale_after)
+        self.claims: KindCache[PersistentVolumeClaim] = KindCache(
+            PersistentVolumeClaim, stale_after=stale_after
+        )
+        self.volumes: KindCache[PersistentVolume] = KindCache(
+            PersistentVolume, namespaced=False, stale_after=stale_after
+        )
+
+    @property
+    def kinds(self) -> list[KindCache[Any]]:
+        return [self.pods, self.services, self.ingresses, self.claims, self.volumes]
+
+    @property
+    def fresh(self) -> bool:
+        return all(k.fresh for k in self.kinds)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            k.kind.__name__: {
+                "synced": k.synced.is_set(),
+                "fresh": k.fresh,
+                "failing_for": round(k.failing_for, 1),
+                "objects": len(k.objects),
+            }
+            for k in self.kinds
+        }
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run every kind's watch; reports once all have listed for the first time."""
+        async with trio.open_nursery() as nursery:
+            for cache in self.kinds:
+                await nursery.start(self._watch, cache)
+            task_status.started()
+
+    async def _watch(
+        self,
+        cache: KindCache[Any],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await self.kube.watch(
+            cache.kind, cache, namespaced=cache.namespaced, task_status=task_status
+        )

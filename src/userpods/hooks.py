@@ -1,0 +1,148 @@
+"""The plugin contract: every hook a deployment can implement, typed and documented.
+
+Built-in steps (env settings, registry rewrite, storage, SSH, ingress, tokens) are plugins that
+use exactly this contract; a deployment adds its own through the ``userpods`` entry-point group
+and disables any by name (config ``disabledPlugins``). ``docs/hooks.md`` has a section per hook.
+
+Async hooks run inside the pod's flow: under its cancel scope (the creation deadline, or the
+deletion timeout), one plugin after another. They must be idempotent: after a daemon restart a
+flow resumes from its start, so a step may run again for the same pod.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from lightkube.resources.core_v1 import Pod
+
+    from .config import Settings
+    from .daemon.cache import ClusterCache
+    from .kube import Kube
+
+PROJECT = "userpods"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class PodRejected(Exception):
+    """Raised by ``userpods_prepare_pod``: the request is refused with this message (400)."""
+
+
+class StepFailed(Exception):
+    """Raised by an async hook: the flow fails with this reason (creations are cleaned up)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked, by network address: the silo (home server) of the user.
+
+    ``silo_ip`` is the caller's address (a loopback caller counts as ``testingHost``);
+    ``data_ip`` is the same host on the data network (10.0.x.y becomes 10.2.x.y), where pods
+    reach the user's files; ``hostname`` comes from ``hostnameList`` ("" if unknown).
+    """
+
+    silo_ip: str
+    data_ip: str
+    hostname: str
+
+
+@dataclass
+class CreateRequest:
+    """A create_pod request, as ``userpods_prepare_pod`` sees it."""
+
+    user_id: str
+    yaml_url: str
+    settings: dict[str, dict[str, str]]
+    caller: Caller
+    pod_name: str = ""
+
+
+@dataclass
+class Context:
+    """What every async hook can use: configuration, the API, the cache, a state directory."""
+
+    settings: Settings
+    kube: Kube
+    cache: ClusterCache
+    state_dir: Path  # podCacheDir: where plugins keep per-pod files (one file per pod)
+    log: logging.Logger | logging.LoggerAdapter[Any]
+
+
+@dataclass
+class PodContext(Context):
+    """The pod a flow is about, and whose it is."""
+
+    pod_name: str = ""
+    user_id: str = ""
+    caller: Caller = field(default_factory=lambda: Caller("", "", ""))
+    step: str = ""  # the plugin running now (shown in logs and get_pods when it fails)
+
+    @property
+    def pod(self) -> Pod | None:
+        """The pod as the cache knows it now."""
+        return self.cache.pods.get(self.pod_name)
+
+
+class Specs:
+    """Hook specifications. Each has a section in docs/hooks.md."""
+
+    @hookspec
+    def userpods_prepare_pod(
+        self, pod: dict[str, Any], request: CreateRequest, settings: Settings
+    ) -> None:
+        """Edit the pod manifest (a plain dict) before it is created.
+
+        Runs in the create_pod request; ``pod`` already has its final name, labels and
+        annotations. Raise :class:`PodRejected` to refuse the request with a 400.
+        """
+
+    @hookspec
+    def userpods_ensure_dependencies(self, ctx: PodContext) -> Awaitable[None] | None:
+        """Make what the pod needs before it may be scheduled (e.g. the user's storage).
+
+        The pod exists but is held back from scheduling until every implementation returns.
+        Runs under the user's lock (see ``userpods_user_gone``).
+        """
+
+    @hookspec
+    def userpods_pod_ready(self, ctx: PodContext) -> Awaitable[None] | None:
+        """Act once the pod is Ready: services, ingresses, tokens.
+
+        The creation succeeds when every implementation has returned before the deadline.
+        """
+
+    @hookspec
+    def userpods_pod_info(self, pod: Pod, info: dict[str, Any], ctx: Context) -> None:
+        """Add to the pod's get_pods entry (``url``, ``ssh_url``, ``tokens``,
+        ``k8s_pod_info``...). Synchronous and fast: it runs for every pod on every get_pods,
+        from the cache and local files only, never calling the API."""
+
+    @hookspec
+    def userpods_pod_gone(self, ctx: PodContext) -> Awaitable[None] | None:
+        """Clean up after a pod that is gone (deleted, or a failed creation)."""
+
+    @hookspec
+    def userpods_user_gone(self, user_id: str, ctx: PodContext) -> Awaitable[None] | None:
+        """Clean up after a user whose last pod is gone (e.g. their storage).
+
+        Runs under the user's lock, which creations also hold while ensuring dependencies,
+        so a new pod cannot slip in between the check and the cleanup.
+        """
+
+    @hookspec
+    def userpods_clean_unused(self, ctx: Context) -> Awaitable[None] | None:
+        """Remove orphans: whatever was made for pods or users that no longer exist.
+
+        Runs for the clean_all_unused request and once at start-up (a crash may have left
+        orphans).
+        """
+
+
+HOOK_NAMES = [name for name in vars(Specs) if name.startswith("userpods_")]

@@ -1,0 +1,340 @@
+"""The one door to the Kubernetes API: client setup, retries, the watch loop, exec.
+
+Everything in userpods that talks to Kubernetes goes through :class:`Kube`, so the policies
+live in one place:
+
+- every call is bounded (``RetryPolicy.call_timeout`` per attempt) and retried with capped
+  exponential back-off on 429 (honouring ``Retry-After``), 5xx and connection errors;
+- a create that is retried after an attempt whose outcome is unknown, and then meets 409
+  AlreadyExists, looks at the object: if it carries this request's id, the first attempt
+  succeeded and its object is returned; otherwise the name belongs to someone else and the 409
+  stands (we never delete another pod to make room);
+- :meth:`Kube.watch` is the trio-safe list+watch loop (lightkube's own retry is asyncio-only):
+  it relists on 410, backs off on errors, and reports health;
+- the kubeconfig's exec credential plugins are not supported (lightkube runs them with
+  asyncio): token, client-certificate and in-cluster service-account auth are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import httpx2
+import trio
+from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.core.resource import NamespacedResource
+from lightkube.types import CascadeType, PatchType
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+ANNOTATION_REQUEST_ID = "userpods.sciencedata.dk/request-id"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Seconds throughout."""
+
+    attempts: int = 6  # tries per call before the error is the caller's
+    base_delay: float = 0.1  # first back-off; doubles per try
+    max_delay: float = 5.0  # back-off cap (also for the watch loop)
+    call_timeout: float = 15.0  # one attempt, from request to full response
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        backoff = min(self.max_delay, self.base_delay * 2**attempt)
+        jittered = backoff * (0.5 + random.random() / 2)
+        return float(max(jittered, min(retry_after or 0.0, self.max_delay)))
+
+
+class KubeUnavailable(Exception):
+    """The API could not be reached (or kept failing) within the retry policy."""
+
+
+@dataclass
+class CallStats:
+    """Counts of API calls by (verb, outcome), for metrics and tests."""
+
+    calls: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, verb: str, outcome: str) -> None:
+        self.calls[(verb, outcome)] = self.calls.get((verb, outcome), 0) + 1
+
+
+def status_code(error: BaseException) -> int | None:
+    if isinstance(error, ApiError):
+        return int(error.status.code or 0)
+    if isinstance(error, httpx2.HTTPStatusError):
+        return error.response.status_code
+    return None
+
+
+def _retry_after(error: BaseException) -> float | None:
+    if isinstance(error, httpx2.HTTPStatusError):
+        value = error.response.headers.get("retry-after") or ""
+        with contextlib.suppress(ValueError):
+            return float(value)
+    return None
+
+
+def load_config(kubeconfig: Path | None) -> KubeConfig:
+    """A kubeconfig file, or (None) the in-cluster service account."""
+    if kubeconfig is not None:
+        return KubeConfig.from_file(kubeconfig)
+    return KubeConfig.from_service_account()
+
+
+class WatchHandler(Protocol):
+    """What :meth:`Kube.watch` feeds: a full state after each (re)list, then events."""
+
+    def replace(self, objects: list[Any], resource_version: str) -> None: ...
+
+    def event(self, kind: str, obj: Any) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+
+class Kube:
+    """Kubernetes calls with the policies of the module docstring, in one namespace."""
+
+    def __init__(
+        self, client: AsyncClient, namespace: str, policy: RetryPolicy | None = None
+    ) -> None:
+        self.client = client
+        self._api: Any = client  # lightkube's overloads cannot type generic callers
+        self.namespace = namespace
+        self.policy = policy or RetryPolicy()
+        self.stats = CallStats()
+
+    # ------------------------------------------------------------------ retries
+    async def _call(self, verb: str, attempt_fn: Callable[[], Any]) -> Any:
+        """Run ``attempt_fn`` with the retry policy; the last error is re-raised."""
+        policy = self.policy
+        for attempt in range(policy.attempts):
+            try:
+                with trio.fail_after(policy.call_timeout):
+                    result = await attempt_fn()
+                self.stats.add(verb, "ok")
+                return result
+            except (ApiError, httpx2.HTTPStatusError) as exc:
+                code = status_code(exc)
+                self.stats.add(verb, str(code))
+                if code not in RETRYABLE_STATUS or attempt == policy.attempts - 1:
+                    raise
+                delay = policy.delay(attempt, _retry_after(exc))
+            except (httpx2.TransportError, trio.TooSlowError) as exc:
+                self.stats.add(verb, "unreachable")
+                if attempt == policy.attempts - 1:
+                    raise KubeUnavailable(f"{verb}: {exc!r}") from exc
+                delay = policy.delay(attempt)
+            log.debug("retrying %s in %.2fs (attempt %d)", verb, delay, attempt + 1)
+            await trio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _namespace(self, namespaced: bool) -> str | None:
+        return self.namespace if namespaced else None
+
+    # ------------------------------------------------------------------ verbs
+    async def get(self, res: type[T], name: str, *, namespaced: bool = True) -> T | None:
+        """The object, or None when it does not exist."""
+        namespace = self._namespace(namespaced)
+        try:
+            found: T = await self._call(
+                "get", lambda: self._api.get(res, name, namespace=namespace)
+            )
+        except ApiError as exc:
+            if status_code(exc) == 404:
+                return None
+            raise
+        return found
+
+    async def list_objects(
+        self, res: type[T], *, labels: dict[str, Any] | None = None, namespaced: bool = True
+    ) -> list[T]:
+        namespace = self._namespace(namespaced)
+
+        async def attempt() -> list[T]:
+            return [obj async for obj in self._api.list(res, namespace=namespace, labels=labels)]
+
+        found: list[T] = await self._call("list", attempt)
+        return found
+
+    async def create(self, obj: T, *, request_id: str | None = None) -> T:
+        """Create ``obj``; see the module docstring for how a retried create meets 409.
+
+        With a ``request_id``, it is written into the object's annotations first.
+        """
+        item: Any = obj
+        meta = item.metadata
+        if request_id is not None:
+            meta.annotations = {**(meta.annotations or {}), ANNOTATION_REQUEST_ID: request_id}
+        namespaced = isinstance(obj, NamespacedResource)
+        namespace = self._namespace(namespaced)
+        attempts = 0
+
+        async def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            made: T = await self._api.create(obj, namespace=namespace)
+            return made
+
+        try:
+            created: T = await self._call("create", attempt)
+        except ApiError as exc:
+            if status_code(exc) != 409 or attempts < 2 or request_id is None:
+                raise
+            existing: Any = await self.get(type(obj), meta.name, namespaced=namespaced)
+            annotations = (existing.metadata.annotations or {}) if existing else {}
+            if annotations.get(ANNOTATION_REQUEST_ID) != request_id:
+                raise
+            log.info("create of %s succeeded on an earlier attempt", meta.name)
+            return existing  # type: ignore[no-any-return]
+        return created
+
+    async def patch(
+        self,
+        res: type[T],
+        name: str,
+        patch: dict[str, Any],
+        *,
+        patch_type: PatchType = PatchType.MERGE,
+        namespaced: bool = True,
+    ) -> T:
+        namespace = self._namespace(namespaced)
+        patched: T = await self._call(
+            "patch",
+            lambda: self._api.patch(res, name, patch, namespace=namespace, patch_type=patch_type),
+        )
+        return patched
+
+    async def delete(
+        self,
+        res: type[Any],
+        name: str,
+        *,
+        grace_period: int | None = None,
+        cascade: CascadeType | None = None,
+        namespaced: bool = True,
+    ) -> bool:
+        """Delete; False when it was already gone (also after a retried attempt)."""
+        namespace = self._namespace(namespaced)
+        try:
+            await self._call(
+                "delete",
+                lambda: self._api.delete(
+                    res, name, namespace=namespace, grace_period=grace_period, cascade=cascade
+                ),
+            )
+        except ApiError as exc:
+            if status_code(exc) == 404:
+                return False
+            raise
+        return True
+
+    async def exec(self, pod: str, command: list[str], *, container: str | None = None) -> Any:
+        """Run ``command`` in a container; returns lightkube's ExecResponse.
+
+        Failures of any kind (no such pod, container not running, handshake refused,
+        connection lost) raise ``KubeUnavailable`` or ``ApiError``.
+        """
+        try:
+            return await self._call(
+                "exec",
+                lambda: self._api.exec(
+                    pod,
+                    namespace=self.namespace,
+                    container=container,
+                    command=command,
+                    stdout=True,
+                    stderr=True,
+                ),
+            )
+        except (ApiError, KubeUnavailable):
+            raise
+        except Exception as exc:  # websocket handshake errors are not httpx2 errors
+            self.stats.add("exec", "failed")
+            raise KubeUnavailable(f"exec in {pod}: {exc!r}") from exc
+
+    # ------------------------------------------------------------------ watching
+    async def watch(
+        self,
+        res: type[Any],
+        handler: WatchHandler,
+        *,
+        namespaced: bool = True,
+        labels: dict[str, Any] | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """List, then watch from the list's version, forever; the trio-safe loop.
+
+        On 410 (expired version) it relists at once; on other errors it backs off (capped)
+        and relists. A stream the server ends normally resumes from the last version seen. ``task_status`` reports after the first
+        successful list, so a started cache is populated.
+        """
+        namespace = self._namespace(namespaced)
+        version: str | None = None
+        failures = 0
+        started = False
+        while True:
+            try:
+                if version is None:
+                    listing = self._api.list(res, namespace=namespace, labels=labels)
+                    with trio.fail_after(self.policy.call_timeout):
+                        objects = [obj async for obj in listing]
+                    version = listing.resourceVersion
+                    self.stats.add("list", "ok")
+                    handler.replace(objects, version or "")
+                    if not started:
+                        started = True
+                        task_status.started()
+                stream = self._api.watch(
+                    res,
+                    namespace=namespace,
+                    labels=labels,
+                    resource_version=version,
+                    server_timeout=300,
+                )
+                self.stats.add("watch", "ok")
+                async with contextlib.aclosing(stream) as events:
+                    async for kind, obj in events:
+                        failures = 0
+                        version = obj.metadata.resourceVersion or version
+                        handler.event(kind, obj)
+            except (ApiError, httpx2.HTTPError, trio.TooSlowError, OSError) as exc:
+                code = status_code(exc)
+                self.stats.add("watch", str(code) if code else "unreachable")
+                handler.failed(exc)
+                # Relist rather than resume: the list proves the connection works again (a
+                # quiet resumed watch proves nothing) and repairs anything missed.
+                version = None
+                if code == 410:
+                    log.info("watch of %s expired; relisting", res.__name__)
+                    continue
+                delay = self.policy.delay(failures, _retry_after(exc))
+                failures += 1
+                log.warning("watch of %s failed (%r); retrying in %.2fs", res.__name__, exc, delay)
+                await trio.sleep(delay)
+
+
+@contextlib.asynccontextmanager
+async def open_kube(
+    config: KubeConfig, namespace: str, policy: RetryPolicy | None = None
+) -> AsyncIterator[Kube]:
+    """A :class:`Kube` for the duration of the block (the HTTP client closed after)."""
+    policy = policy or RetryPolicy()
+    client = AsyncClient(
+        config,
+        namespace=namespace,
+        timeout=httpx2.Timeout(policy.call_timeout, read=policy.call_timeout),
+        field_manager="userpods",
+    )
+    try:
+        yield Kube(client, namespace, policy)
+    finally:
+        with trio.CancelScope(shield=True):
+            await client.close()
