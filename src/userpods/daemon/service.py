@@ -48,9 +48,13 @@ async def serve_daemon(
     shutdown: trio.Event | None = None,
     grace_period: float = 5.0,
     retry: RetryPolicy | None = None,
+    stale_after: float = 10.0,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the REST API until cancelled or until ``shutdown`` is set."""
+    """Serve the REST API until cancelled or until ``shutdown`` is set.
+
+    ``stale_after``: seconds a failing watch may last before /readyz turns red.
+    """
     pm = pm or build_plugin_manager(settings)
     stop = shutdown if shutdown is not None else trio.Event()
     async with (

@@ -1,0 +1,102 @@
+"""A manifest server for end-to-end tests: real HTTP, with the misbehaviours to defend against.
+
+- ``/<era>/<file>.yaml``: the real ScienceData manifests (tests/data/pod_manifests);
+- ``/doc/<name>``: documents a test registered with :meth:`ManifestServer.put`;
+- ``/slow``: never answers; ``/big``: an endless body; ``/status/<code>``: that status;
+- ``/redirect?to=<url>``: a 302 to ``url``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qs
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+import yaml
+
+
+class ManifestServer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.docs: dict[str, bytes] = {}
+        self.url = ""
+        self.requests = 0
+
+    def put(self, name: str, document: Any) -> str:
+        """Serve ``document`` (YAML text, or an object dumped as YAML); returns its URL."""
+        text = document if isinstance(document, str) else yaml.safe_dump(document)
+        self.docs[name] = text.encode()
+        return f"{self.url}doc/{name}"
+
+    def manifest(self, era: str, file: str) -> str:
+        return f"{self.url}{era}/{file}"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        self.requests += 1
+        path = scope["path"]
+        query = parse_qs(scope.get("query_string", b"").decode())
+        if path == "/slow":
+            await trio.sleep_forever()
+        if path == "/big":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            chunk = b"#" * 65536 + b"\n"
+            while True:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if path == "/redirect":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 302,
+                    "headers": [(b"location", query["to"][0].encode()), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        status, body = 404, b"not found\n"
+        if path.startswith("/status/"):
+            status, body = int(path.rsplit("/", 1)[1]), b"status\n"
+        elif path.startswith("/doc/") and path[5:] in self.docs:
+            status, body = 200, self.docs[path[5:]]
+        else:
+            file = (self.root / path.lstrip("/")).resolve()
+            if file.is_file() and self.root.resolve() in file.parents:
+                status, body = 200, file.read_bytes()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/yaml"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+async def serve_manifests(
+    root: Path,
+    *,
+    task_status: trio.TaskStatus[ManifestServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    server = ManifestServer(root)
+    config = hypercorn.config.Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.graceful_timeout = 0.1
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(hypercorn.trio.serve, cast(Any, server), config))
+        server.url = binds[0] + "/"
+        task_status.started(server)

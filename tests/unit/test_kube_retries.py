@@ -1,0 +1,183 @@
+"""kube.py's policies, with the transport faked at the edge (httpx2.MockTransport).
+
+Virtual time (autojump_clock) makes the back-off sleeps instant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx2
+import pytest
+import trio
+from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.config.kubeconfig import Cluster, User
+from lightkube.models.core_v1 import Container, PodSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Pod
+
+from userpods.kube import ANNOTATION_REQUEST_ID, Kube, KubeUnavailable, RetryPolicy
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+POLICY = RetryPolicy(attempts=4, base_delay=0.1, max_delay=1.0, call_timeout=5.0)
+
+
+def kube_with(handler: Handler) -> Kube:
+    config = KubeConfig.from_one(
+        cluster=Cluster(server="https://k8s.test"), user=User(token="t"), namespace="ns"
+    )
+    client = AsyncClient(config, namespace="ns", transport=httpx2.MockTransport(handler))
+    return Kube(client, "ns", POLICY)
+
+
+def status(code: int, reason: str, message: str) -> httpx2.Response:
+    return httpx2.Response(
+        code,
+        headers={"content-type": "application/json"},
+        json={
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        },
+    )
+
+
+def pod_body(name: str, request_id: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": "u-1",
+            "resourceVersion": "7",
+            "annotations": {ANNOTATION_REQUEST_ID: request_id},
+        },
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+
+
+def new_pod(name: str = "p") -> Pod:
+    return Pod(
+        metadata=ObjectMeta(name=name), spec=PodSpec(containers=[Container(name="c", image="i")])
+    )
+
+
+async def test_retried_create_that_meets_409_returns_its_own_object(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.method)
+        if request.method == "POST" and seen.count("POST") == 1:
+            raise httpx2.ReadTimeout("lost reply", request=request)  # created, reply lost
+        if request.method == "POST":
+            return status(409, "AlreadyExists", 'pods "p" already exists')
+        return httpx2.Response(200, json=pod_body("p", "req-42"))
+
+    result = await kube_with(handler).create(new_pod(), request_id="req-42")
+    assert result.metadata.name == "p"
+    assert seen == ["POST", "POST", "GET"]
+
+
+async def test_409_for_someone_elses_object_is_not_taken_as_success(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    posts = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal posts
+        if request.method == "POST":
+            posts += 1
+            if posts == 1:
+                raise httpx2.ReadTimeout("lost reply", request=request)
+            return status(409, "AlreadyExists", 'pods "p" already exists')
+        return httpx2.Response(200, json=pod_body("p", "another-request"))
+
+    kube = kube_with(handler)
+    with pytest.raises(ApiError) as info:
+        await kube.create(new_pod(), request_id="req-42")
+    assert info.value.status.code == 409
+
+
+async def test_a_first_attempt_409_is_the_callers(autojump_clock: trio.abc.Clock) -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        assert request.method == "POST", "a plain 409 must not look the object up"
+        return status(409, "AlreadyExists", 'pods "p" already exists')
+
+    with pytest.raises(ApiError):
+        await kube_with(handler).create(new_pod(), request_id="req-1")
+
+
+@pytest.mark.parametrize("code", [429, 500, 503])
+async def test_retryable_statuses_are_retried(code: int, autojump_clock: trio.abc.Clock) -> None:
+    calls = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            response = status(code, "TooManyRequests", "slow down")
+            response.headers["retry-after"] = "1"
+            return response
+        return httpx2.Response(200, json=pod_body("p", "x"))
+
+    kube = kube_with(handler)
+    start = trio.current_time()
+    pod = await kube.get(Pod, "p")
+    assert pod is not None and calls == 3
+    if code == 429:
+        assert trio.current_time() - start >= 2 * 0.5  # honoured Retry-After (jittered floor)
+
+
+async def test_non_retryable_errors_are_raised_at_once(autojump_clock: trio.abc.Clock) -> None:
+    calls = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        return status(403, "Forbidden", "no")
+
+    with pytest.raises(ApiError):
+        await kube_with(handler).get(Pod, "p")
+    assert calls == 1
+
+
+async def test_connection_errors_give_up_after_the_policy(autojump_clock: trio.abc.Clock) -> None:
+    calls = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx2.ConnectError("refused", request=request)
+
+    with pytest.raises(KubeUnavailable):
+        await kube_with(handler).get(Pod, "p")
+    assert calls == POLICY.attempts
+
+
+async def test_get_of_a_missing_object_is_none(autojump_clock: trio.abc.Clock) -> None:
+    kube = kube_with(lambda request: status(404, "NotFound", 'pods "p" not found'))
+    assert await kube.get(Pod, "p") is None
+    assert await kube.delete(Pod, "p") is False
+
+
+def test_request_id_annotation_is_sent() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        return httpx2.Response(201, json=body | {"metadata": {**body["metadata"], "uid": "u"}})
+
+    async def main() -> None:
+        await kube_with(handler).create(new_pod(), request_id="req-9")
+
+    trio.run(main)
+    assert bodies[0]["metadata"]["annotations"] == {ANNOTATION_REQUEST_ID: "req-9"}  # type: ignore[index]
