@@ -42,7 +42,7 @@ def typecheck(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the service on the embedded simulated cluster (the README's first command)."""
     session.install("-e", ".")
-    session.run("userpods", "sim", *session.posargs)
+    session.run("userpods", "serve", "--sim", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -273,8 +273,9 @@ class Kube:
         """List, then watch from the list's version, forever; the trio-safe loop.
 
         On 410 (expired version) it relists at once; on other errors it backs off (capped)
-        and relists. A stream the server ends normally resumes from the last version seen. ``task_status`` reports after the first
-        successful list, so a started cache is populated.
+        and relists. A stream the server ends normally resumes from the last version seen.
+        ``task_status`` reports after the first successful list, so a started cache is
+        populated.
         """
         namespace = self._namespace(namespaced)
         version: str | None = None

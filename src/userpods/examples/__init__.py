@@ -16,8 +16,9 @@ import trio
 
 
 def manifest_names() -> list[str]:
-    return sorted(p.name for p in resources.files(__package__).iterdir()
-                  if p.name.endswith(".yaml"))
+    return sorted(
+        p.name for p in resources.files(__package__).iterdir() if p.name.endswith(".yaml")
+    )
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -35,14 +36,19 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         status, ctype = 200, b"application/yaml"
     else:
         body, status, ctype = b"not found\n", 404, b"text/plain"
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-async def serve_examples(host: str = "127.0.0.1", *,
-                         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_examples(
+    host: str = "127.0.0.1", *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve the example manifests until cancelled; reports the base URL (ending in /)."""
     config = hypercorn.config.Config()
     config.bind = [f"{host}:0"]

@@ -26,6 +26,7 @@ import yaml
 from . import kinds as k
 from .apiserver import ApiServer, ServerOptions
 from .controllers import GarbageCollector, NamespaceController, ProtectionController, VolumeBinder
+from .endpoints import EndpointSliceController
 from .faults import Faults, FaultSettings
 from .images import Catalogue
 from .kubelet import Kubelet, KubeletTimings
@@ -34,6 +35,7 @@ from .reactor import run_controller
 from .registry import Registry
 from .scheduler import Scheduler
 from .store import Store
+from .timefmt import rfc3339
 
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -136,13 +138,37 @@ def _node(index: int, pod_range: str) -> Obj:
                 {"type": "InternalIP", "address": f"172.18.0.{index + 2}"},
                 {"type": "Hostname", "address": name},
             ],
+            # The kubelet's node conditions, with the times it sets (describe node shows them).
             "conditions": [
                 {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "KubeletReady",
-                    "message": "kubelet is posting ready status",
+                    "type": ctype,
+                    "status": value,
+                    "lastHeartbeatTime": rfc3339(),
+                    "lastTransitionTime": rfc3339(),
+                    "reason": reason,
+                    "message": message,
                 }
+                for ctype, value, reason, message in (
+                    (
+                        "MemoryPressure",
+                        "False",
+                        "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available",
+                    ),
+                    (
+                        "DiskPressure",
+                        "False",
+                        "KubeletHasNoDiskPressure",
+                        "kubelet has no disk pressure",
+                    ),
+                    (
+                        "PIDPressure",
+                        "False",
+                        "KubeletHasSufficientPID",
+                        "kubelet has sufficient PID available",
+                    ),
+                    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+                )
             ],
             "nodeInfo": {
                 "machineID": f"{index + 1:032x}",
@@ -210,6 +236,7 @@ def build(
         ProtectionController(registry),
         GarbageCollector(registry),
         NamespaceController(registry),
+        EndpointSliceController(registry),
     ]
     return store, registry, kubelet, api, controllers
 

@@ -305,6 +305,8 @@ class ProtectionController:
         for pod in self.store.list(k.POD, namespace):
             if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
                 continue
+            if not pod["spec"].get("nodeName"):
+                continue  # as the real controller: only scheduled pods use a claim
             for vol in pod["spec"].get("volumes") or []:
                 if (vol.get("persistentVolumeClaim") or {}).get("claimName") == claim:
                     return True
@@ -406,33 +408,46 @@ class GarbageCollector:
                     dk,
                     ns,
                     name,
-                    lambda o: o["metadata"].__setitem__(
-                        "ownerReferences",
-                        [
-                            r
-                            for r in o["metadata"].get("ownerReferences", [])
-                            if r.get("uid") != uid
-                        ],
-                    ),
+                    lambda o: _drop_owner_ref(o, uid),
                 )
             self._dependents.pop(uid, None)
             self.registry.remove_finalizer(kind, meta.get("namespace", ""), meta["name"], ORPHAN)
         elif FOREGROUND in finalizers:
+            # Only dependents whose reference has blockOwnerDeletion=true hold the owner back.
             still_there = False
             for dk, ns, name in live:
                 dependent = self.store.get(dk, ns, name)
                 if dependent is None:
                     continue
-                still_there = True
-                if not dependent["metadata"].get("deletionTimestamp"):
+                dmeta = dependent["metadata"]
+                still_there = still_there or any(
+                    r.get("uid") == uid and r.get("blockOwnerDeletion")
+                    for r in dmeta.get("ownerReferences") or []
+                )
+                if not dmeta.get("deletionTimestamp"):
+                    # Foreground only for a dependent with dependents of its own.
+                    has_own = any(
+                        self.store.get(*d) is not None
+                        for d in self._dependents.get(dmeta["uid"], set())
+                    )
+                    policy = "Foreground" if has_own else "Background"
                     try:
-                        self.registry.delete(dk, ns, name, DeleteOptions(propagation="Foreground"))
+                        self.registry.delete(dk, ns, name, DeleteOptions(propagation=policy))
                     except ApiError:
                         pass
             if not still_there:
                 self.registry.remove_finalizer(
                     kind, meta.get("namespace", ""), meta["name"], FOREGROUND
                 )
+
+
+def _drop_owner_ref(obj: Obj, uid: str) -> None:
+    """Remove the reference to ``uid``; an emptied list goes away (as after the GC's patch)."""
+    refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+    if refs:
+        obj["metadata"]["ownerReferences"] = refs
+    else:
+        obj["metadata"].pop("ownerReferences", None)
 
 
 class NamespaceController:

@@ -161,7 +161,7 @@ def _operation(kd: Kind, action: str, params: list[str]) -> dict[str, Any]:
 
 
 def _schema_name(kd: Kind) -> str:
-    prefix = "io.k8s.api.core.v1" if not kd.group else "io.k8s.api.networking.v1"
+    prefix = f"io.k8s.api.{kd.group.split('.')[0] or 'core'}.{kd.version}"
     return f"{prefix}.{kd.kind}"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import kinds as k
 from .registry import Registry
+from .status import ApiError
 from .timefmt import rfc3339
 
 Obj = dict[str, Any]
@@ -72,5 +73,10 @@ class EventRecorder:
             "reportingComponent": self.component,
             "reportingInstance": self.host,
         }
-        self.registry.create(k.EVENT, namespace, event)
+        try:
+            self.registry.create(k.EVENT, namespace, event)
+        except ApiError:
+            # e.g. a terminating namespace: client-go's recorder logs "Server rejected event
+            # (will not retry!)" and carries on; so does this one.
+            return
         self._seen[key] = (namespace, name)

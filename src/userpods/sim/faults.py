@@ -30,9 +30,24 @@ class FaultSettings:
     seed: int | None = None
 
     def validate(self) -> None:
-        if not 0.0 <= self.error_rate <= 1.0:
+        for name in ("verbs", "resources"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a list of strings")
+        for name in ("history_limit", "seed", "retry_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | None):
+                raise ValueError(f"{name} must be an integer")
+        if not isinstance(self.retry_after, int) or self.retry_after < 0:
+            raise ValueError("retry_after must be an integer >= 0")
+        if isinstance(self.error_rate, bool) or not 0.0 <= self.error_rate <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
-        if not self.error_codes or any(c not in STATUS_CODES for c in self.error_codes):
+        codes = self.error_codes
+        if (
+            not isinstance(codes, list)
+            or not codes
+            or any(type(c) is not int or c not in STATUS_CODES for c in codes)
+        ):
             raise ValueError(f"error_codes must be a non-empty subset of {list(STATUS_CODES)}")
         if self.latency < 0:
             raise ValueError("latency must be >= 0")

@@ -89,6 +89,16 @@ def _number(entry: Mapping[str, Any], key: str, default: float, where: str) -> f
     return float(value)
 
 
+def _check_template(text: str, where: str) -> None:
+    """Fail at load, not when a container starts, on a template that cannot be filled in."""
+    try:
+        _Formatter().vformat(text, (), {"pod_name": "", "namespace": "", "uid": "", "env": _Env()})
+    except (ValueError, LookupError, AttributeError, TypeError) as exc:
+        raise CatalogueError(
+            f"{where}: bad placeholder ({exc}); write {{{{ and }}}} for literal braces"
+        ) from exc
+
+
 def parse_entry(entry: Any, where: str) -> Image:
     if not isinstance(entry, dict):
         raise CatalogueError(f"{where}: each entry must be a mapping")
@@ -122,6 +132,7 @@ def parse_entry(entry: Any, where: str) -> Image:
         raise CatalogueError(f"{where}: files must map paths to contents")
     for path, content in raw_files.items():
         if isinstance(content, str):
+            _check_template(content, f"{where}: files[{path}]")
             files[str(path)] = FileSpec(content)
         elif isinstance(content, dict) and isinstance(content.get("repeat"), str):
             count = content.get("count", 1)
@@ -133,6 +144,7 @@ def parse_entry(entry: Any, where: str) -> Image:
     logs = entry.get("logs", "")
     if not isinstance(logs, str):
         raise CatalogueError(f"{where}: logs must be text")
+    _check_template(logs, f"{where}: logs")
     return Image(
         match=match,
         pull=pull,

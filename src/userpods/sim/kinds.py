@@ -37,7 +37,7 @@ def _getter(*keys: str) -> FieldGetter:
     return lambda obj: _path(obj, *keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: each kind is one object
 class Kind:
     """One served resource: its place in the API and its per-kind rules."""
 
@@ -188,6 +188,14 @@ INGRESS = Kind(
     delete_returns_status=True,
     has_status=True,
 )
+ENDPOINTSLICE = Kind(
+    "discovery.k8s.io",
+    "v1",
+    "endpointslices",
+    "EndpointSlice",
+    True,
+    delete_returns_status=True,
+)
 
 KINDS: tuple[Kind, ...] = (
     POD,
@@ -201,6 +209,7 @@ KINDS: tuple[Kind, ...] = (
     SECRET,
     SERVICEACCOUNT,
     INGRESS,
+    ENDPOINTSLICE,
 )
 
 

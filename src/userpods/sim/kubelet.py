@@ -146,6 +146,13 @@ class PodWorker:
             return "Pending"
         if running:
             return "Running"
+        if self.delete_requested.is_set():
+            # Stopped for deletion: terminal whatever the restart policy (kubelet >= 1.27).
+            unknown = any(
+                c.state.get("terminated", {}).get("reason") == "ContainerStatusUnknown"
+                for c in self.containers
+            )
+            return "Failed" if failed or unknown else "Succeeded"
         if self.restart_policy == "Always":
             return "Running"
         if self.restart_policy == "OnFailure" and failed:
@@ -167,10 +174,14 @@ class PodWorker:
             status["phase"] = current
             sandbox = "True" if self.pod_ip and current not in ("Succeeded", "Failed") else "False"
             set_condition(status, "PodReadyToStartContainers", sandbox)
-            set_condition(status, "Initialized", "True")
-            if current in ("Succeeded", "Failed"):
-                set_condition(status, "Ready", "False", "PodCompleted")
-                set_condition(status, "ContainersReady", "False", "PodCompleted")
+            # The kubelet's reasons for terminal pods (pkg/kubelet/status/generate.go).
+            ended = {"Succeeded": "PodCompleted", "Failed": "PodFailed"}.get(current, "")
+            set_condition(
+                status, "Initialized", "True", "PodCompleted" if current == "Succeeded" else ""
+            )
+            if ended:
+                set_condition(status, "Ready", "False", ended)
+                set_condition(status, "ContainersReady", "False", ended)
             elif unready:
                 message = f"containers with unready status: [{' '.join(unready)}]"
                 set_condition(status, "Ready", "False", "ContainersNotReady", message)
@@ -359,10 +370,9 @@ class PodWorker:
             try:
                 return self.kubelet.container_env(pod or {}, c.spec, self.pod_ip, self.host_ip)
             except ConfigError as exc:
-                if c.waiting_reason != "CreateContainerConfigError":
-                    c.state = {
-                        "waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}
-                    }
+                waiting = {"reason": "CreateContainerConfigError", "message": str(exc)}
+                if c.state.get("waiting") != waiting:  # a new cause shows as a new message
+                    c.state = {"waiting": waiting}
                     self.publish()
                     self.record("Warning", "Failed", f"Error: {exc}", c.name)
                 self.config_changed = trio.Event()

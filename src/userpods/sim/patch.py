@@ -72,7 +72,11 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         elif isinstance(value, list) and key in _SET_LISTS and isinstance(result.get(key), list):
             result[key] = list(result[key]) + [v for v in value if v not in result[key]]
         elif isinstance(value, dict):
-            result[key] = strategic_merge_patch(result.get(key), value)
+            merged = strategic_merge_patch(result.get(key), value)
+            if merged is None:  # {"$patch": "delete"} removes the field
+                result.pop(key, None)
+            else:
+                result[key] = merged
         else:
             result[key] = copy.deepcopy(value)
     return result

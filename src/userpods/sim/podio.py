@@ -156,10 +156,14 @@ async def serve_log(
             )
         text = container.previous_logs
     elif waiting:
-        reason = container.waiting_reason if container else "ContainerCreating"
+        reason = (container.waiting_reason if container else "") or "ContainerCreating"
+        # The kubelet words the two image-pull failures (validateContainerLogStatus).
+        reason = {
+            "ErrImagePull": "image can't be pulled",
+            "ImagePullBackOff": "trying and failing to pull image",
+        }.get(reason, reason)
         raise bad_request(
-            f'container "{container_name}" in pod "{name}" is waiting to start: '
-            f"{reason or 'ContainerCreating'}"
+            f'container "{container_name}" in pod "{name}" is waiting to start: {reason}'
         )
     else:
         assert container is not None

@@ -11,6 +11,7 @@ controller's write looks to watchers exactly like a client's.
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import random
@@ -163,6 +164,12 @@ class Registry:
         obj.pop("apiVersion", None)
         if not isinstance(obj.get("metadata", {}), dict):
             raise bad_request("metadata must be an object")
+        if kind is k.SECRET and isinstance(obj.get("stringData"), dict):
+            # As the v1 conversion: stringData is write-only, merged into data (it wins).
+            data: Obj = obj["data"] if isinstance(obj.get("data"), dict) else {}
+            for key, value in obj.pop("stringData").items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
         return obj
 
     def _populate_namespace(self, namespace: str) -> None:
@@ -387,6 +394,8 @@ class Registry:
             raise conflict(kind.plural, kind.group, name)
         if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:
             raise conflict(kind.plural, kind.group, name)
+        if subresource is None:
+            apply_defaults(kind, new)  # the apiserver defaults every object it decodes
         return self._store_update(kind, old, new, subresource=subresource, dry_run=dry_run)
 
     def patch(
@@ -468,6 +477,8 @@ class Registry:
             self._allocate_service(new, old)
         if dry_run:
             return new
+        if _same_content(new, old):
+            return old  # as etcd's GuaranteedUpdate: no write, no new resourceVersion, no event
         if kind is k.SERVICE and subresource is None:
             self._release(k.SERVICE, old, only_new=new)
         if self._ready_to_remove(kind, new):
@@ -582,6 +593,12 @@ class Registry:
             if new == old:
                 return old
             return self.store.put(kind, new, created=False)
+        if meta.get("deletionGracePeriodSeconds"):
+            # As the apiserver: cutting a pending graceful deletion to 0 is written first
+            # (MODIFIED, deletionGracePeriodSeconds 0), then the object is removed.
+            new_meta["deletionTimestamp"] = rfc3339()
+            new_meta["deletionGracePeriodSeconds"] = 0
+            self.store.put(kind, new, created=False)
         removed = self.store.remove(kind, namespace, name)
         assert removed is not None
         self._release(kind, removed)
@@ -611,6 +628,16 @@ class Registry:
 
     def now(self) -> str:
         return rfc3339(now())
+
+
+def _same_content(new: Obj, old: Obj) -> bool:
+    """Whether an update changes nothing but (maybe) the resourceVersion it was sent with."""
+
+    def bare(obj: Obj) -> Obj:
+        meta = {key: v for key, v in obj["metadata"].items() if key != "resourceVersion"}
+        return {**obj, "metadata": meta}
+
+    return bare(new) == bare(old)
 
 
 def _spec_of(obj: Obj) -> Any:

@@ -8,7 +8,6 @@ It knows what a backend needs to read a container: ``cat``, ``head -c N``, ``ech
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,8 +21,62 @@ class Result:
     code: int = 0
 
 
-def _expand(text: str, env: Mapping[str, str]) -> str:
-    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: env.get(m.group(1) or m.group(2), ""), text)
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _words(text: str, env: Mapping[str, str]) -> list[str]:
+    """Split a command line as sh does: quotes, backslashes and ``$VAR``/``${VAR}`` (not inside
+    single quotes; an unquoted expansion is split on whitespace, never re-read for quotes)."""
+    words: list[str] = []
+    word: list[str] = []
+    started = False  # a word is open (even an empty one, as after "")
+    quote = ""
+
+    def flush() -> None:
+        nonlocal word, started
+        if started:
+            words.append("".join(word))
+        word, started = [], False
+
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        var = _VAR.match(text, i) if ch == "$" and quote != "'" else None
+        if quote == "'" and ch != "'":
+            word.append(ch)
+        elif ch == "\\" and i + 1 < len(text) and (not quote or text[i + 1] in '$`"\\'):
+            word.append(text[i + 1])
+            started = True
+            i += 1
+        elif var is not None:
+            value = env.get(var.group(1) or var.group(2), "")
+            if quote:
+                word.append(value)
+            else:
+                if value[:1].isspace():
+                    flush()
+                for n, part in enumerate(value.split()):
+                    if n:
+                        flush()
+                    word.append(part)
+                    started = True
+                if value[-1:].isspace():
+                    flush()
+            i = var.end()
+            continue
+        elif ch in "'\"" and quote in ("", ch):
+            quote = "" if quote else ch
+            started = True
+        elif ch.isspace() and not quote:
+            flush()
+        else:
+            word.append(ch)
+            started = True
+        i += 1
+    if quote:
+        raise ValueError("No closing quotation")
+    flush()
+    return words
 
 
 def run(argv: Sequence[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
@@ -34,7 +87,7 @@ def run(argv: Sequence[str], files: Mapping[str, str], env: Mapping[str, str]) -
     if name in SHELLS:
         if len(args) >= 2 and args[0] == "-c":
             try:
-                words = shlex.split(_expand(args[1], env))
+                words = _words(args[1], env)
             except ValueError as exc:
                 return Result(stderr=f"{name}: 1: Syntax error: {exc}\n".encode(), code=2)
             if not words:

@@ -133,7 +133,7 @@ class Store:
     def changes_since(self, rv: int) -> builtins.list[Change]:
         """Every change after ``rv``; a 410 ``ApiError`` when the history no longer has them."""
         if rv < self._oldest_rv:
-            raise expired(f"too old resource version: {rv} ({self._oldest_rv + 1})")
+            raise expired(f"too old resource version: {rv} ({self._oldest_rv})")
         if not self._history or rv >= self._history[-1].rv:
             return []
         start = rv - self._history[0].rv + 1

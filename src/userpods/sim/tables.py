@@ -213,6 +213,26 @@ def _sa_row(obj: Obj) -> list[Any]:
     return [_name(obj), len(obj.get("secrets") or []), _age(obj)]
 
 
+def _at_most_three(items: list[str]) -> str:
+    """kubectl's ``listWithMoreString``: three items, then ``+ N more...``."""
+    text = ",".join(items[:3])
+    if len(items) > 3:
+        return f"{text} + {len(items) - 3} more..."
+    return text or "<unset>"
+
+
+def _endpointslice_row(obj: Obj) -> list[Any]:
+    ports = [str(p.get("port", p.get("name") or "*")) for p in obj.get("ports") or []]
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [
+        _name(obj),
+        obj.get("addressType", ""),
+        _at_most_three(ports),
+        _at_most_three(addresses),
+        _age(obj),
+    ]
+
+
 _S, _I = "string", "integer"
 PRINTERS: dict[str, Printer] = {
     k.POD.key: (
@@ -304,6 +324,16 @@ PRINTERS: dict[str, Printer] = {
         _secret_row,
     ),
     k.SERVICEACCOUNT.key: ([("Name", _S, 0), ("Secrets", _I, 0), ("Age", _S, 0)], _sa_row),
+    k.ENDPOINTSLICE.key: (
+        [
+            ("Name", _S, 0),
+            ("AddressType", _S, 0),
+            ("Ports", _S, 0),
+            ("Endpoints", _S, 0),
+            ("Age", _S, 0),
+        ],
+        _endpointslice_row,
+    ),
 }
 _DEFAULT: Printer = ([("Name", _S, 0), ("Age", _S, 0)], lambda o: [_name(o), _age(o)])
 

@@ -405,7 +405,9 @@ def _validate_pod(obj: Obj) -> list[Cause]:
         if not vname:
             causes.append(required(f"{vpath}.name"))
         else:
-            causes.extend(invalid(f"{vpath}.name", vname, e) for e in check_dns1123_label(vname))
+            causes.extend(
+                invalid(f"{vpath}.name", vname, e) for e in check_dns1123_label(str(vname))
+            )
             if vname in volumes:
                 causes.append(duplicate(f"{vpath}.name", vname))
             volumes.add(vname)
@@ -491,7 +493,9 @@ def _validate_service(obj: Obj) -> list[Cause]:
         if len(ports) > 1 and not pname:
             causes.append(required(f"{path}.name"))
         elif pname:
-            causes.extend(invalid(f"{path}.name", pname, e) for e in check_dns1123_label(pname))
+            causes.extend(
+                invalid(f"{path}.name", pname, e) for e in check_dns1123_label(str(pname))
+            )
             if pname in names:
                 causes.append(duplicate(f"{path}.name", pname))
             names.add(pname)
@@ -527,7 +531,9 @@ def _validate_ingress_backend(path: str, backend: Obj) -> list[Cause]:
     if not sname:
         causes.append(required(f"{path}.service.name"))
     else:
-        causes.extend(invalid(f"{path}.service.name", sname, e) for e in check_dns1035_label(sname))
+        causes.extend(
+            invalid(f"{path}.service.name", sname, e) for e in check_dns1035_label(str(sname))
+        )
     port = _dict(service.get("port"))
     if "name" in port and "number" in port:
         causes.append(

@@ -85,7 +85,12 @@ class WatchStream:
         elif now_matches:
             type_ = "MODIFIED" if was_matching else "ADDED"
         else:
-            type_ = "DELETED" if was_matching else None
+            if not was_matching or change.old is None:
+                return None
+            # As the watch cache: the previous (last matching) content, at the change's RV.
+            old = change.old
+            left = {**old, "metadata": {**old["metadata"], "resourceVersion": str(change.rv)}}
+            return _event("DELETED", self._encode(left))
         if type_ is None:
             return None
         return _event(type_, self._encode(change.obj, change))
@@ -122,7 +127,8 @@ class WatchStream:
                 "BadRequest",
             )
         timeout = req.int_param("timeoutSeconds")
-        limit = float(timeout) if timeout is not None else random.uniform(1800, 3600)
+        # 0 (or unset) is the default: minRequestTimeout (30 min) times [1, 2), as the apiserver.
+        limit = float(timeout) if timeout else random.uniform(1800, 3600)
         cut = self.server.faults.settings.watch_cut_after
         if cut is not None:
             limit = min(limit, cut)
