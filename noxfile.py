@@ -18,6 +18,8 @@ PYTHON = "3.11"
 def tests(session: nox.Session) -> None:
     """The whole suite: unit tests, simulated-cluster fidelity (with a real kubectl), e2e."""
     session.install("-e", ".[test]")
+    # An operator's plugin, installed the way deployments install theirs (entry points).
+    session.install("-e", "tests/plugin_example")
     session.run("pytest", *session.posargs)
 
 

@@ -69,6 +69,7 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()  # plugin names not to load
     manifest_max_bytes: int = 1024 * 1024
     manifest_timeout: float = 10.0
+    token_copy_timeout: float = 10.0  # how long a pod may take to write its token files
 
     def silo_hostname(self, address: str) -> str:
         """The silo hostname for a caller address, "" when the address is not a known silo."""
@@ -218,6 +219,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "disabledPlugins": ("disabled_plugins", _names),
     "manifestMaxBytes": ("manifest_max_bytes", _positive_int),
     "manifestTimeout": ("manifest_timeout", _positive_duration),
+    "tokenCopyTimeout": ("token_copy_timeout", _positive_duration),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 

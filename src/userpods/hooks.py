@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+import trio
 
 if TYPE_CHECKING:
     from lightkube.resources.core_v1 import Pod
@@ -73,6 +74,16 @@ class Context:
     cache: ClusterCache
     state_dir: Path  # podCacheDir: where plugins keep per-pod files (one file per pod)
     log: logging.Logger | logging.LoggerAdapter[Any]
+    user_locks: dict[str, trio.Lock] = field(default_factory=dict)
+
+    def user_lock(self, user_id: str) -> trio.Lock:
+        """The lock a user's creations hold while ensuring dependencies, and their cleanup
+        while removing the user's things (not reentrant: hooks that already run under it,
+        ``userpods_ensure_dependencies`` and ``userpods_user_gone``, must not take it)."""
+        lock = self.user_locks.get(user_id)
+        if lock is None:
+            lock = self.user_locks[user_id] = trio.Lock()
+        return lock
 
 
 @dataclass
@@ -134,6 +145,14 @@ class Specs:
 
         Runs under the user's lock, which creations also hold while ensuring dependencies,
         so a new pod cannot slip in between the check and the cleanup.
+        """
+
+    @hookspec
+    def userpods_startup(self, ctx: Context) -> Awaitable[None] | None:
+        """Rebuild local state once the daemon has started and synced its cache.
+
+        For example, copy tokens again for ready pods whose stored copy was lost. Runs once per
+        start, in the background, after the interrupted flows have been resumed.
         """
 
     @hookspec

@@ -47,6 +47,9 @@ def daemon_settings(tmp_path: Path, server: ManifestServer, **overrides: Any) ->
         ],
         "manifestTimeout": "2s",
         "manifestMaxBytes": 65536,
+        # The example operator plugin (tests/plugin_example) is installed into the test
+        # environment; only the tests about plugins switch it on.
+        "disabledPlugins": ["example"],
     }
     values.update(overrides)
     (tmp_path / "podcaches").mkdir(exist_ok=True)

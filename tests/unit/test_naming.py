@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from userpods.daemon import naming
+from userpods import naming
 
 DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

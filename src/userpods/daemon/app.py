@@ -16,7 +16,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import naming
+from .. import naming
 from .callers import caller_address, identify
 from .core import Daemon
 from .errors import RequestError

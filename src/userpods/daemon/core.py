@@ -27,10 +27,11 @@ import trio
 from lightkube import ApiError
 from lightkube.resources.core_v1 import Pod
 
+from .. import naming
 from ..config import Settings
 from ..hooks import Caller, Context, CreateRequest, PodContext, PodRejected, StepFailed
 from ..kube import Kube, KubeUnavailable, status_code
-from . import manifest, naming, podstate
+from . import manifest, podstate
 from .cache import ClusterCache
 from .errors import RequestError
 from .pluginhost import call_sync_hook, run_async_hook
@@ -103,11 +104,14 @@ class Daemon:
         for pod in cache.pods.values():
             self.index(podstate.name_of(pod), None, pod)
         self._user_locks: dict[str, trio.Lock] = {}
+        self.settled = trio.Event()  # set once the work after start-up is done
         self._reserved: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
     def context(self) -> Context:
-        return Context(self.settings, self.kube, self.cache, self.settings.pod_cache_dir, log)
+        return Context(
+            self.settings, self.kube, self.cache, self.settings.pod_cache_dir, log, self._user_locks
+        )
 
     def pod_context(self, pod_name: str, user_id: str, caller: Caller) -> PodContext:
         adapter = logging.LoggerAdapter(log, {"pod": pod_name, "user": user_id})
@@ -117,16 +121,14 @@ class Daemon:
             self.cache,
             self.settings.pod_cache_dir,
             adapter,
+            self._user_locks,
             pod_name=pod_name,
             user_id=user_id,
             caller=caller,
         )
 
     def user_lock(self, user_id: str) -> trio.Lock:
-        lock = self._user_locks.get(user_id)
-        if lock is None:
-            lock = self._user_locks[user_id] = trio.Lock()
-        return lock
+        return self.context().user_lock(user_id)
 
     def pods_of(self, user_id: str) -> list[Pod]:
         """The user's pods, from the cache (ownership on the full user id)."""
@@ -493,6 +495,10 @@ class Daemon:
         return ""
 
     # ------------------------------------------------------------------ maintenance
+    async def startup(self) -> None:
+        with trio.fail_after(self.settings.timeout_create):
+            await run_async_hook(self.pm, "userpods_startup", ctx=self.context())
+
     async def clean_unused(self) -> None:
         with trio.fail_after(3 * self.settings.timeout_delete):
             await run_async_hook(self.pm, "userpods_clean_unused", ctx=self.context())
@@ -513,6 +519,9 @@ class Daemon:
                 remaining = (deadline - now).total_seconds() if deadline else 0.0
                 if remaining <= 0:
                     reason = "its creation deadline passed while the daemon was down"
+                    log.warning(
+                        "creation of pod %s for %s failed: %s", name, podstate.owner(pod), reason
+                    )
                     self._start_deletion(pod, reason, failure=reason)
                 else:
                     log.info("resuming the creation of %s (%.1fs left)", name, remaining)

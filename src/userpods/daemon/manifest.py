@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx2
 import yaml
+from lightkube.resources.core_v1 import Pod
 
 MAX_REDIRECTS = 5
 
@@ -95,4 +96,12 @@ def parse_pod(text: bytes) -> dict[str, Any]:
     for key in ("labels", "annotations"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise ManifestError(f"metadata.{key} must be a mapping")
-    return pod
+    # Through the Pod model: a wrongly typed field is a 400 naming its path (not a crash in a
+    # prepare step), and nulls (``env:`` with nothing under it) are dropped, so the prepare
+    # steps see a well-formed spec. The status is ignored anyway.
+    try:
+        model = Pod.from_dict({k: v for k, v in pod.items() if k != "status"})
+        normal: dict[str, Any] = model.to_dict()
+    except Exception as exc:
+        raise ManifestError(f"the manifest is not a valid pod: {exc}") from exc
+    return normal

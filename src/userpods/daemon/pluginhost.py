@@ -18,7 +18,7 @@ import pluggy
 
 from .. import hooks
 from ..config import Settings
-from ..plugins import BUILTIN
+from ..plugins import builtin_plugins
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ def build_plugin_manager(
     pm = pluggy.PluginManager(hooks.PROJECT)
     pm.add_hookspecs(hooks.Specs)
     disabled = set(settings.disabled_plugins)
-    for name, plugin in BUILTIN.items():
+    builtin = builtin_plugins()
+    for name, plugin in builtin.items():
         if name not in disabled:
             pm.register(plugin, name=name)
     for name, plugin in extra:
@@ -41,7 +42,7 @@ def build_plugin_manager(
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin, name=name)
-        elif name not in BUILTIN:
+        elif name not in builtin:
             log.warning("disabledPlugins names %r, which is not installed", name)
     return pm
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from lightkube.resources.core_v1 import Pod
 
-from .podstate import owner
+from .podstate import ANNOTATION_FAILURE, owner, pod_annotations
 
 
 def age(started: datetime | None, now: datetime | None = None) -> str:
@@ -42,4 +42,5 @@ def base_info(pod: Pod, flow_status: str | None = None) -> dict[str, Any]:
         "ssh_url": "",
         "tokens": {},
         "k8s_pod_info": {},
+        "failure": pod_annotations(pod).get(ANNOTATION_FAILURE, ""),
     }

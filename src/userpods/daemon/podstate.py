@@ -13,7 +13,7 @@ from typing import Any
 from lightkube.resources.core_v1 import Pod
 
 from ..hooks import Caller
-from .naming import ANNOTATION_OWNER, PREFIX, user_id_from_labels
+from ..naming import ANNOTATION_OWNER, PREFIX, user_id_from_labels
 
 ANNOTATION_STATE = PREFIX + "state"  # creating | ready | failed
 ANNOTATION_DEADLINE = PREFIX + "deadline"  # RFC 3339: when the creation must be done
@@ -129,7 +129,11 @@ def startup(pod: Pod | None, uid: str) -> Startup:
         if state.waiting is not None and state.waiting.reason in FATAL_WAITING:
             detail = f": {state.waiting.message}" if state.waiting.message else ""
             return Startup(failure=f"container {cs.name}: {state.waiting.reason}{detail}")
-        if state.terminated is not None and not _is_init(pod, cs.name):
+        if (
+            state.terminated is not None
+            and not _is_init(pod, cs.name)
+            and not _will_restart(pod, state.terminated.exitCode)
+        ):
             term = state.terminated
             return Startup(
                 failure=f"container {cs.name} terminated ({term.reason or 'exit'}, "
@@ -141,6 +145,13 @@ def startup(pod: Pod | None, uid: str) -> Startup:
 def _is_init(pod: Pod, name: str) -> bool:
     spec = pod.spec
     return spec is not None and any(c.name == name for c in spec.initContainers or [])
+
+
+def _will_restart(pod: Pod, exit_code: int | None) -> bool:
+    """Whether the kubelet restarts a container that ended: then the end is not final (a
+    container that keeps ending shows CrashLoopBackOff, which fails the start)."""
+    policy = (pod.spec.restartPolicy if pod.spec else None) or "Always"
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
 
 def _terminated_detail(pod: Pod) -> str:

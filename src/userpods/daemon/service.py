@@ -88,8 +88,12 @@ async def serve_daemon(
 
 
 async def _clean_after_start(daemon: Daemon) -> None:
-    """A crash may have left orphans (a pod gone while the daemon was down): clean once."""
+    """Rebuild local state, then clean once: a crash may have left orphans (a pod gone while
+    the daemon was down)."""
     try:
+        await daemon.startup()
         await daemon.clean_unused()
     except Exception:
-        log.exception("the clean-up after start-up failed")
+        log.exception("the work after start-up failed")
+    finally:
+        daemon.settled.set()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import env, registry, restart
+from . import env, ingress, registry, restart, ssh, storage, tokens
 
-# name -> plugin object; the names are what ``disabledPlugins`` refers to.
-BUILTIN: dict[str, Any] = {
-    "restart-policy": restart,
-    "local-registry": registry,
-    "settings-env": env.SettingsEnv(),
-    "mandatory-env": env.MandatoryEnv(),
-}
+
+def builtin_plugins() -> dict[str, Any]:
+    """name -> a fresh plugin object; the names are what ``disabledPlugins`` refers to."""
+    return {
+        "restart-policy": restart,
+        "local-registry": registry,
+        "settings-env": env.SettingsEnv(),
+        "mandatory-env": env.MandatoryEnv(),
+        "user-storage": storage.UserStorage(),
+        "ssh-service": ssh,
+        "https-ingress": ingress,
+        "copy-tokens": tokens.CopyTokens(),
+    }

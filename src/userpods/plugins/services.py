@@ -1,0 +1,71 @@
+"""Making and removing the services and ingresses that belong to a pod.
+
+They carry an owner reference to the pod, so Kubernetes removes them with it even while the
+daemon is down; ``createdForPod`` names the pod, as the original labelled them. An object of
+the same name left by an earlier pod (another uid) is removed before the new one is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lightkube import ApiError
+from lightkube.resources.core_v1 import Pod, Service
+from lightkube.resources.networking_v1 import Ingress
+
+from userpods.hooks import Context
+
+from .common import LABEL_CREATED_FOR_POD, made_for, owner_uid
+
+log = logging.getLogger(__name__)
+
+
+async def _ensure(ctx: Context, cache: Any, kind: type[Any], pod: Pod, obj: Any) -> Any:
+    name = obj.metadata.name
+    existing = cache.get(name)
+    if existing is not None and made_for(existing, pod):
+        return existing
+    if existing is not None:
+        log.info("removing %s %s left by an earlier pod", kind.__name__, name)
+        await ctx.kube.delete(kind, name)
+        uid = existing.metadata.uid
+        await cache.wait_for(name, lambda o: o is None or o.metadata.uid != uid)
+    try:
+        created = await ctx.kube.create(obj)
+    except ApiError as exc:
+        if exc.status.code != 409:
+            raise
+        created = await ctx.kube.get(kind, name)  # made on an attempt whose reply was lost
+        if created is None or not made_for(created, pod):
+            raise
+    cache.observe(created)
+    return created
+
+
+async def ensure_service(ctx: Context, pod: Pod, service: Service) -> Service:
+    made: Service = await _ensure(ctx, ctx.cache.services, Service, pod, service)
+    return made
+
+
+async def ensure_ingress(ctx: Context, pod: Pod, ingress: Ingress) -> Ingress:
+    made: Ingress = await _ensure(ctx, ctx.cache.ingresses, Ingress, pod, ingress)
+    return made
+
+
+async def remove_orphans(ctx: Context, kind: type[Any], suffix: str = "") -> None:
+    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist."""
+    cache = ctx.cache.services if kind is Service else ctx.cache.ingresses
+    live = {p.metadata.uid for p in ctx.cache.pods.values() if p.metadata}
+    for obj in cache.values():
+        meta = obj.metadata
+        labels = (meta.labels or {}) if meta else {}
+        if meta is None or LABEL_CREATED_FOR_POD not in labels or meta.deletionTimestamp:
+            continue
+        if not (meta.name or "").endswith(suffix):
+            continue
+        uid = owner_uid(obj)
+        if uid in live or (not uid and ctx.cache.pods.get(labels[LABEL_CREATED_FOR_POD])):
+            continue
+        log.info("removing %s %s: its pod is gone", kind.__name__, meta.name)
+        await ctx.kube.delete(kind, meta.name or "")

@@ -1,0 +1,66 @@
+"""SSH access: a pod with a container port 22 gets a NodePort service ``<pod>-ssh``.
+
+get_pods shows its node port as ``k8s_pod_info.sshPort`` (a string, as the original) and
+``ssh_url`` = ``ssh://root@<ingressDomain>:<nodePort>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightkube.models.core_v1 import ServicePort, ServiceSpec
+from lightkube.resources.core_v1 import Pod, Service
+
+from userpods.hooks import Context, PodContext, hookimpl
+
+from .common import made_for, owned_meta, pod_selector, ready_pod
+from .services import ensure_service, remove_orphans
+
+SSH_PORT = 22
+
+
+def wants_ssh(pod: Pod) -> bool:
+    containers = (pod.spec.containers or []) if pod.spec else []
+    return any(p.containerPort == SSH_PORT for c in containers for p in c.ports or [])
+
+
+def service_name(pod_name: str) -> str:
+    return f"{pod_name}-ssh"
+
+
+@hookimpl
+async def userpods_pod_ready(ctx: PodContext) -> None:
+    pod = ready_pod(ctx)
+    if not wants_ssh(pod):
+        return
+    name = service_name(ctx.pod_name)
+    await ensure_service(
+        ctx,
+        pod,
+        Service(
+            metadata=owned_meta(pod, name, ctx),
+            spec=ServiceSpec(
+                type="NodePort",
+                selector=pod_selector(pod),
+                ports=[ServicePort(name="ssh", port=SSH_PORT, targetPort=SSH_PORT, protocol="TCP")],
+            ),
+        ),
+    )
+
+
+@hookimpl
+def userpods_pod_info(pod: Pod, info: dict[str, Any], ctx: Context) -> None:
+    if pod.metadata is None or not wants_ssh(pod):
+        return
+    service = ctx.cache.services.get(service_name(pod.metadata.name or ""))
+    if not made_for(service, pod) or service is None or service.spec is None:
+        return
+    port = next((p.nodePort for p in service.spec.ports or [] if p.nodePort), None)
+    if port:
+        info["k8s_pod_info"]["sshPort"] = str(port)
+        info["ssh_url"] = f"ssh://root@{ctx.settings.ingress_domain}:{port}"
+
+
+@hookimpl
+async def userpods_clean_unused(ctx: Context) -> None:
+    await remove_orphans(ctx, Service, "-ssh")
