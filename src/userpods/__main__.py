@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import ipaddress
 import json
-import logging
 import os
 import re
 import signal
@@ -27,6 +26,7 @@ from .config import ConfigError, Settings, load_settings
 from .daemon.service import serve_daemon
 from .examples import manifest_names, serve_examples
 from .kube import load_config
+from .logs import configure_logging
 from .sim import Catalogue, CatalogueError, FaultSettings, KubeletTimings, SimOptions, serve_sim
 
 
@@ -280,14 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _serve_parser(sub)
     _sim_parser(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    configure_logging()
     if args.command == "serve":
         settings = _load_serve_settings(args)
+        configure_logging(settings.log_format)
         problem = ""
         try:
             trio.run(_until_signalled, partial(_serve_daemon, args, settings))

@@ -70,6 +70,7 @@ class Settings:
     manifest_max_bytes: int = 1024 * 1024
     manifest_timeout: float = 10.0
     token_copy_timeout: float = 10.0  # how long a pod may take to write its token files
+    log_format: str = "text"  # text, or json: one object per line for log collectors
 
     def silo_hostname(self, address: str) -> str:
         """The silo hostname for a caller address, "" when the address is not a known silo."""
@@ -189,6 +190,13 @@ def _silos(value: Any) -> tuple[Silo, ...]:
     return tuple(silos)
 
 
+def _log_format(value: Any) -> str:
+    text = _str(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ValueError(f'must be text or json, not "{text}"')
+    return text
+
+
 def _names(value: Any) -> tuple[str, ...]:
     value = _structured(value) or []
     if isinstance(value, str):
@@ -220,6 +228,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "manifestMaxBytes": ("manifest_max_bytes", _positive_int),
     "manifestTimeout": ("manifest_timeout", _positive_duration),
     "tokenCopyTimeout": ("token_copy_timeout", _positive_duration),
+    "logFormat": ("log_format", _log_format),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 
@@ -249,7 +258,13 @@ def build_settings(
         except ValueError as exc:
             raise ConfigError(key, str(exc)) from None
     fields.update(overrides)
-    return Settings(**fields)
+    settings = Settings(**fields)
+    if "podCacheDir" not in raw and "pod_cache_dir" not in overrides:
+        try:  # the default must exist too
+            _directory(str(settings.pod_cache_dir))
+        except ValueError as exc:
+            raise ConfigError("podCacheDir", str(exc)) from None
+    return settings
 
 
 def load_settings(

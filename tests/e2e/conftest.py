@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 import trio
+import yaml
 from lightkube import AsyncClient, KubeConfig
 
 from tests.conftest import FAST, MANIFESTS
@@ -25,8 +26,10 @@ from userpods.config import Settings, build_settings
 from userpods.daemon.pluginhost import build_plugin_manager
 from userpods.daemon.service import DaemonHandle, serve_daemon
 from userpods.sim import SimCluster, SimOptions, serve_sim
+from userpods.sim.kinds import kind_by_name
 
 NAMESPACE = "pods"
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "manifests"
 SILO = "10.0.0.20"  # testingHost: what a loopback caller stands for
 
 
@@ -65,6 +68,7 @@ class Stack:
     settings: Settings
     handle: DaemonHandle | None = None
     extra_plugins: list[tuple[str, Any]] = field(default_factory=list)
+    daemon_token: str = ""  # the service account's token, as in manifests/ (RBAC applies)
     _scope: trio.CancelScope | None = None
 
     @property
@@ -78,6 +82,14 @@ class Stack:
         return self.handle.daemon
 
     def kube_config(self) -> KubeConfig:
+        """The daemon's kubeconfig: the service account of manifests/, not the admin."""
+        config = self.sim.kubeconfig(namespace=NAMESPACE)
+        if self.daemon_token:
+            config["users"][0]["user"] = {"token": self.daemon_token}
+        return KubeConfig.from_dict(config)
+
+    def admin_kube_config(self) -> KubeConfig:
+        """The cluster admin's kubeconfig, for tests that look at or arrange the cluster."""
         return KubeConfig.from_dict(self.sim.kubeconfig(namespace=NAMESPACE))
 
     async def start(self, **overrides: Any) -> DaemonHandle:
@@ -126,8 +138,36 @@ async def stack(nursery: trio.Nursery, tmp_path: Path) -> Stack:
         ),
     )
     stack = Stack(nursery, tmp_path, manifests, sim, daemon_settings(tmp_path, manifests))
+    stack.daemon_token = grant_daemon_rbac(sim, NAMESPACE)
     await stack.start()
     return stack
+
+
+RBAC_FILES = (
+    "serviceaccount.yaml",
+    "role.yaml",
+    "rolebinding.yaml",
+    "clusterrole.yaml",
+    "clusterrolebinding.yaml",
+)
+DAEMON_ACCOUNT = "user-pods-backend"
+
+
+def grant_daemon_rbac(sim: SimCluster, namespace: str) -> str:
+    """Create the service account and RBAC of manifests/ in ``namespace`` (as kustomize would
+    set it) and return a token of that account: the daemon runs with exactly those rights."""
+    for file in RBAC_FILES:
+        obj = yaml.safe_load((DEPLOY_DIR / file).read_text())
+        kind = kind_by_name(obj["apiVersion"], obj["kind"])
+        assert kind is not None, file
+        if kind.namespaced:
+            obj["metadata"]["namespace"] = namespace
+        for subject in obj.get("subjects") or []:
+            if subject.get("kind") == "ServiceAccount":
+                subject["namespace"] = namespace
+        sim.registry.create(kind, namespace if kind.namespaced else "", obj)
+    token: str = sim.api.issue_token(namespace, DAEMON_ACCOUNT, {})["status"]["token"]
+    return token
 
 
 def _test_images(tmp_path: Path) -> Path:
@@ -154,7 +194,7 @@ async def api(stack: Stack) -> AsyncIterator[Callable[..., Any]]:
 
 @pytest.fixture
 async def kube(stack: Stack) -> AsyncIterator[AsyncClient]:
-    client = AsyncClient(stack.kube_config(), namespace=NAMESPACE)
+    client = AsyncClient(stack.admin_kube_config(), namespace=NAMESPACE)
     try:
         yield client
     finally:

@@ -21,6 +21,7 @@ from .callers import caller_address, identify
 from .core import Daemon
 from .errors import RequestError
 from .manifest import ManifestError
+from .metrics import CONTENT_TYPE
 
 log = logging.getLogger("userpods.api")
 MAX_BODY = 1024 * 1024
@@ -36,6 +37,8 @@ async def _body() -> dict[str, Any]:
         body = json.loads(raw or b"null")
     except ValueError:
         raise RequestError(400, "the request body is not valid JSON") from None
+    except RecursionError:
+        raise RequestError(400, "the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     return body
@@ -160,5 +163,16 @@ def build_app(daemon: Daemon) -> QuartTrio:
             {"status": "ready" if fresh else "stale", "cache": daemon.cache.health()},
             200 if fresh else 503,
         )
+
+    @route("/metrics", ("GET",))
+    async def metrics() -> Response:
+        return Response(daemon.metrics.exposition(), status=200, content_type=CONTENT_TYPE)
+
+    @app.after_request
+    async def count(response: Response) -> Response:
+        rule = request.url_rule
+        endpoint = rule.rule if rule is not None else "unmatched"
+        daemon.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        return response
 
     return app

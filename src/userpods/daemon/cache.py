@@ -57,6 +57,8 @@ class KindCache(Generic[T]):
         self.synced = trio.Event()
         self.listeners: list[Listener] = []
         self._failing_since: float | None = None
+        self.last_seen: float | None = None  # when the apiserver last told us anything
+        self.restarts = 0  # watch failures, each followed by a relist
         self._waiters: dict[str, trio.Event] = {}
         self._any_change = trio.Event()
 
@@ -140,11 +142,15 @@ class KindCache(Generic[T]):
             if self.objects.get(name) is not obj:
                 self._set(name, obj)
         self.version = resource_version
-        self._failing_since = None
+        self._healthy()
         self.synced.set()
 
-    def event(self, kind: str, obj: T) -> None:
+    def _healthy(self) -> None:
         self._failing_since = None
+        self.last_seen = trio.current_time()
+
+    def event(self, kind: str, obj: T) -> None:
+        self._healthy()
         name = obj.metadata.name  # type: ignore[attr-defined]
         if kind == "DELETED":
             self.observe_gone(name, obj.metadata.uid)  # type: ignore[attr-defined]
@@ -152,6 +158,7 @@ class KindCache(Generic[T]):
             self._set(name, obj)
 
     def failed(self, error: BaseException) -> None:
+        self.restarts += 1
         if self._failing_since is None:
             self._failing_since = trio.current_time()
 

@@ -34,6 +34,7 @@ from ..kube import Kube, KubeUnavailable, status_code
 from . import manifest, podstate
 from .cache import ClusterCache
 from .errors import RequestError
+from .metrics import Metrics
 from .pluginhost import call_sync_hook, run_async_hook
 from .podinfo import base_info
 
@@ -52,10 +53,12 @@ class Flow:
     reason: str = ""
     step: str = ""
     cancel_scope: trio.CancelScope | None = None
+    code: str = ""  # the failure's short name (a metrics label)
+    started: float | None = None  # trio time of the request, for flows started by one
 
-    def finish(self, ok: bool, reason: str = "") -> None:
+    def finish(self, ok: bool, reason: str = "", code: str = "") -> None:
         if not self.done.is_set():
-            self.ok, self.reason = ok, reason
+            self.ok, self.reason, self.code = ok, reason, code
             self.done.set()
 
 
@@ -105,6 +108,8 @@ class Daemon:
             self.index(podstate.name_of(pod), None, pod)
         self._user_locks: dict[str, trio.Lock] = {}
         self.settled = trio.Event()  # set once the work after start-up is done
+        self.metrics = Metrics()
+        self.metrics.watch_state(self)
         self._reserved: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
@@ -196,8 +201,13 @@ class Daemon:
             finally:
                 self._reserved.discard(candidate)
             self.cache.pods.observe(created)
-            self._start_creation(created, started + self.settings.timeout_create)
-            log.info("creating pod %s for %s", candidate, user_id)
+            self._start_creation(created, started + self.settings.timeout_create, started)
+            log.info(
+                "creating pod %s for %s",
+                candidate,
+                user_id,
+                extra={"user": user_id, "pod": candidate},
+            )
             return candidate
         raise RequestError(
             409,
@@ -256,10 +266,10 @@ class Daemon:
             raise RequestError(400, f"the manifest is not a valid pod: {exc}") from exc
         return built
 
-    def _start_creation(self, pod: Pod, deadline: float) -> Flow:
+    def _start_creation(self, pod: Pod, deadline: float, started: float | None = None) -> Flow:
         meta = pod.metadata
         assert meta is not None and meta.name and meta.uid
-        flow = Flow(meta.name, podstate.owner(pod), meta.uid)
+        flow = Flow(meta.name, podstate.owner(pod), meta.uid, started=started)
         self.creating[meta.name] = flow
         self.nursery.start_soon(self._run_creation, flow, podstate.caller(pod), deadline)
         return flow
@@ -270,7 +280,7 @@ class Daemon:
         def on_step(name: str) -> None:
             flow.step = ctx.step = name
 
-        reason = ""
+        reason = code = ""
         try:
             with trio.move_on_at(deadline) as scope:
                 flow.cancel_scope = scope
@@ -283,23 +293,29 @@ class Daemon:
                     await self._release_gate(flow.pod_name)
                     outcome = await self._wait_startup(flow)
                     if outcome.failure:
+                        code = outcome.code
                         raise StepFailed(outcome.failure)
                     await run_async_hook(self.pm, "userpods_pod_ready", on_step=on_step, ctx=ctx)
                     on_step("")
                     await self._set_state(flow.pod_name, podstate.READY)
                     flow.finish(True)
-                    log.info("pod %s of %s is ready", flow.pod_name, flow.user_id)
+                    log.info(
+                        "pod %s of %s is ready", flow.pod_name, flow.user_id, extra=_tags(flow)
+                    )
                     return
                 except StepFailed as exc:
                     reason = str(exc)
+                    code = code or f"Step:{flow.step}"
                 except (ApiError, KubeUnavailable) as exc:
-                    reason = f"Kubernetes error: {exc}"
+                    reason, code = f"Kubernetes error: {exc}", "KubernetesError"
                 except Exception as exc:
+                    code = "InternalError"
                     log.exception(
                         "creation of %s failed in step %s", flow.pod_name, flow.step or "(core)"
                     )
                     reason = f"internal error: {exc!r}"
             if scope.cancelled_caught and not reason:
+                code = "Timeout"
                 pod = self.cache.pods.get(flow.pod_name)
                 reason = (
                     f"not ready with its steps done within "
@@ -307,13 +323,22 @@ class Daemon:
                 )
             if flow.step:
                 reason = f"step {flow.step}: {reason}"
-            log.warning("creation of pod %s for %s failed: %s", flow.pod_name, flow.user_id, reason)
-            flow.finish(False, reason)
+            log.warning(
+                "creation of pod %s for %s failed: %s",
+                flow.pod_name,
+                flow.user_id,
+                reason,
+                extra=_tags(flow, reason),
+            )
+            flow.finish(False, reason, code)
             pod = self.cache.pods.get(flow.pod_name)
             if pod is not None and pod.metadata and pod.metadata.uid == flow.uid:
                 self._start_deletion(pod, f"creation failed: {reason}", failure=reason)
         finally:
             self.creating.pop(flow.pod_name, None)
+            if flow.done.is_set():  # not when the daemon stops: the flow will resume
+                took = trio.current_time() - flow.started if flow.started is not None else None
+                self.metrics.creation_finished(flow.ok, flow.code, took)
 
     async def _release_gate(self, name: str) -> None:
         pod = self.cache.pods.get(name)
@@ -350,7 +375,7 @@ class Daemon:
             return
         creation = self.creating.get(pod_name)
         if creation is not None:
-            creation.finish(False, "deleted by the user while it was being created")
+            creation.finish(False, "deleted by the user while it was being created", "Deleted")
             if creation.cancel_scope is not None:
                 creation.cancel_scope.cancel()
         self._start_deletion(pod, "requested by the user")
@@ -373,7 +398,7 @@ class Daemon:
             flow.step = ctx.step = name
 
         name = flow.pod_name
-        log.info("deleting pod %s of %s: %s", name, flow.user_id, reason)
+        log.info("deleting pod %s of %s: %s", name, flow.user_id, reason, extra=_tags(flow, reason))
         try:
             with trio.move_on_after(self.settings.timeout_delete) as scope:
                 try:
@@ -402,7 +427,7 @@ class Daemon:
                                 ctx=ctx,
                             )
                     flow.finish(True)
-                    log.info("pod %s of %s is gone", name, flow.user_id)
+                    log.info("pod %s of %s is gone", name, flow.user_id, extra=_tags(flow))
                     return
                 except Exception as exc:
                     log.exception("deleting %s failed in step %s", name, flow.step or "(core)")
@@ -424,7 +449,7 @@ class Daemon:
             name = podstate.name_of(pod)
             creation = self.creating.get(name)
             if creation is not None:
-                creation.finish(False, "deleted by delete_all_user")
+                creation.finish(False, "deleted by delete_all_user", "Deleted")
                 if creation.cancel_scope is not None:
                     creation.cancel_scope.cancel()
             flows.append(self._start_deletion(pod, "delete_all_user"))
@@ -532,6 +557,11 @@ class Daemon:
                     "resuming the cleanup of a failed creation",
                     failure=notes.get(podstate.ANNOTATION_FAILURE, "failed"),
                 )
+
+
+def _tags(flow: Flow, reason: str = "") -> dict[str, str]:
+    """The fields JSON logs carry for a flow's lines."""
+    return {"user": flow.user_id, "pod": flow.pod_name, "reason": reason}
 
 
 def _kube_error(exc: ApiError) -> RequestError:

@@ -70,6 +70,8 @@ def parse_pod(text: bytes) -> dict[str, Any]:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError(f"the manifest is not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise ManifestError("the manifest is nested too deeply") from None
     if len(documents) != 1:
         raise ManifestError(f"the manifest must hold exactly one object, not {len(documents)}")
     pod = documents[0]

@@ -100,20 +100,22 @@ class Startup:
 
     ready: bool = False
     failure: str = ""
+    code: str = ""  # a short, bounded name for the failure (a metrics label)
 
 
 def startup(pod: Pod | None, uid: str) -> Startup:
     """Judge a starting pod: fail fast on anything after which it will not become Ready."""
     if pod is None or pod.metadata is None or pod.metadata.uid != uid:
-        return Startup(failure="the pod was deleted while it was being created")
+        return Startup(failure="the pod was deleted while it was being created", code="Deleted")
     if is_deleting(pod):
-        return Startup(failure="the pod is being deleted")
+        return Startup(failure="the pod is being deleted", code="Deleted")
     status = pod.status
     if status is None:
         return Startup()
     if status.phase in ("Succeeded", "Failed"):
         return Startup(
-            failure=f"the pod ended ({status.phase}) before it was ready" + _terminated_detail(pod)
+            failure=f"the pod ended ({status.phase}) before it was ready" + _terminated_detail(pod),
+            code="Terminated",
         )
     for cond in status.conditions or []:
         if (
@@ -121,14 +123,20 @@ def startup(pod: Pod | None, uid: str) -> Startup:
             and cond.status == "False"
             and (cond.reason == "Unschedulable")
         ):
-            return Startup(failure=f"Unschedulable: {cond.message or 'no node fits the pod'}")
+            return Startup(
+                failure=f"Unschedulable: {cond.message or 'no node fits the pod'}",
+                code="Unschedulable",
+            )
     for cs in (status.initContainerStatuses or []) + (status.containerStatuses or []):
         state = cs.state
         if state is None:
             continue
         if state.waiting is not None and state.waiting.reason in FATAL_WAITING:
             detail = f": {state.waiting.message}" if state.waiting.message else ""
-            return Startup(failure=f"container {cs.name}: {state.waiting.reason}{detail}")
+            return Startup(
+                failure=f"container {cs.name}: {state.waiting.reason}{detail}",
+                code=str(state.waiting.reason),
+            )
         if (
             state.terminated is not None
             and not _is_init(pod, cs.name)
@@ -137,7 +145,8 @@ def startup(pod: Pod | None, uid: str) -> Startup:
             term = state.terminated
             return Startup(
                 failure=f"container {cs.name} terminated ({term.reason or 'exit'}, "
-                f"exit code {term.exitCode})"
+                f"exit code {term.exitCode})",
+                code="Terminated",
             )
     return Startup(ready=is_ready(pod))
 

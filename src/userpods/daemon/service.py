@@ -62,7 +62,7 @@ async def serve_daemon(
         httpx2.AsyncClient(follow_redirects=False) as http,
         trio.open_nursery() as nursery,
     ):
-        cache = ClusterCache(kube)
+        cache = ClusterCache(kube, stale_after=stale_after)
         await nursery.start(cache.run)
         daemon = Daemon(settings, kube, cache, pm, nursery, http)
         daemon.resume()
@@ -70,6 +70,7 @@ async def serve_daemon(
         config = hypercorn.config.Config()
         config.bind = [listen]
         config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")  # through our handlers
         config.graceful_timeout = grace_period
         app = build_app(daemon)
         async with trio.open_nursery() as server:

@@ -6,6 +6,7 @@ simulated cluster's built-in catalogue knows.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from importlib import resources
 from typing import Any, cast
@@ -53,6 +54,7 @@ async def serve_examples(
     config = hypercorn.config.Config()
     config.bind = [f"{host}:0"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our handlers
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(hypercorn.trio.serve, cast(Any, _app), config))
         task_status.started(binds[0] + "/")

@@ -32,6 +32,7 @@ from .http import (
     send_json,
 )
 from .podio import serve_exec, serve_log
+from .rbac import Authorizer, Identity, service_account
 from .registry import DeleteOptions, Registry, bind_pod
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from .status import ApiError, bad_request, success_status
@@ -90,14 +91,15 @@ class ApiServer:
         registry: Registry,
         kubelet: Kubelet,
         *,
-        tokens: dict[str, str],
+        tokens: dict[str, Identity],
         faults: Faults | None = None,
         options: ServerOptions | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.kubelet = kubelet
-        self.tokens = tokens  # bearer token -> user name
+        self.tokens = tokens  # bearer token -> who presents it
+        self.authorizer = Authorizer(store)
         self.faults = faults or Faults()
         self.counters = Counters()
         self.options = options or ServerOptions()
@@ -119,17 +121,22 @@ class ApiServer:
                     return
 
     # ------------------------------------------------------------------ plumbing
-    def authenticate(self, req: Request) -> str:
+    def authenticate(self, req: Request) -> Identity:
         header = req.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        user = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        who = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if who is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        req.user = user
-        return user
+        req.user = who.name
+        req.extra["identity"] = who
+        return who
 
     def authorize(self, req: Request, verb: str, route: Route) -> None:
-        """Every authenticated user may do everything (RBAC is a later addition)."""
+        """RBAC: a 403 unless a role bound to the caller allows this (see rbac.py)."""
+        who = req.extra.get("identity") or self.authenticate(req)
+        self.authorizer.check(
+            who, verb, route.kind, route.resource, route.namespace or "", route.name or ""
+        )
 
     def count(self, verb: str, resource: str) -> None:
         self.counters.requests[(verb, resource)] += 1
@@ -436,7 +443,7 @@ class ApiServer:
 
         sa = self.registry.get(k.SERVICEACCOUNT, namespace, name)
         token = secrets.token_urlsafe(32)
-        self.tokens[token] = f"system:serviceaccount:{namespace}:{name}"
+        self.tokens[token] = service_account(namespace, name)
         spec = dict((body or {}).get("spec") or {})
         spec.setdefault("expirationSeconds", 3600)
         return {

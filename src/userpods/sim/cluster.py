@@ -8,6 +8,7 @@ once the server accepts connections.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import tempfile
@@ -31,6 +32,7 @@ from .faults import Faults, FaultSettings
 from .images import Catalogue
 from .kubelet import Kubelet, KubeletTimings
 from .network import PodNetwork
+from .rbac import ADMIN
 from .reactor import run_controller
 from .registry import Registry
 from .scheduler import Scheduler
@@ -223,7 +225,7 @@ def build(
         store,
         registry,
         kubelet,
-        tokens={token: "admin"},
+        tokens={token: ADMIN},
         faults=Faults(options.faults),
         options=ServerOptions(bookmark_interval=options.bookmark_interval),
     )
@@ -278,6 +280,7 @@ async def serve_sim(
         config.bind = [f"{host}:{options.port}"]
         config.certfile, config.keyfile = str(certfile), str(keyfile)
         config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")  # through our handlers
         config.graceful_timeout = 1.0
         config.keep_alive_timeout = 300.0
         async with trio.open_nursery() as nursery:

@@ -197,6 +197,27 @@ ENDPOINTSLICE = Kind(
     delete_returns_status=True,
 )
 
+_RBAC = "rbac.authorization.k8s.io"
+ROLE = Kind(_RBAC, "v1", "roles", "Role", True)
+CLUSTERROLE = Kind(_RBAC, "v1", "clusterroles", "ClusterRole", False)
+ROLEBINDING = Kind(_RBAC, "v1", "rolebindings", "RoleBinding", True)
+CLUSTERROLEBINDING = Kind(_RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False)
+# Stored and validated, not run: no controller makes ReplicaSets or pods from it.
+DEPLOYMENT = Kind(
+    "apps",
+    "v1",
+    "deployments",
+    "Deployment",
+    True,
+    ("deploy",),
+    subresources=("status",),
+    categories=("all",),
+    has_status=True,
+)
+NETWORKPOLICY = Kind(
+    "networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)
+)
+
 KINDS: tuple[Kind, ...] = (
     POD,
     SERVICE,
@@ -210,6 +231,12 @@ KINDS: tuple[Kind, ...] = (
     SERVICEACCOUNT,
     INGRESS,
     ENDPOINTSLICE,
+    ROLE,
+    CLUSTERROLE,
+    ROLEBINDING,
+    CLUSTERROLEBINDING,
+    DEPLOYMENT,
+    NETWORKPOLICY,
 )
 
 

@@ -240,7 +240,27 @@ def _default_ingress(obj: Obj) -> None:
     obj["status"] = {"loadBalancer": {}}
 
 
+def _default_deployment(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    spec.setdefault(
+        "strategy",
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+    )
+    template = spec.get("template")
+    if isinstance(template, dict):
+        pod = {"metadata": template.get("metadata") or {}, "spec": template.get("spec") or {}}
+        _default_pod(pod)  # the template is defaulted as a pod is (without the status)
+        template["spec"] = pod["spec"]
+    obj["status"] = {}
+
+
 _DEFAULTERS = {
+    k.DEPLOYMENT.key: _default_deployment,
     k.POD.key: _default_pod,
     k.SERVICE.key: _default_service,
     k.PV.key: _default_pv,
@@ -706,7 +726,113 @@ def _validate_configmap(obj: Obj) -> list[Cause]:
     return causes
 
 
+def _validate_rules(obj: Obj, cluster: bool) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, rule in enumerate(_list(obj.get("rules"))):
+        rule = _dict(rule)
+        path = f"rules[{i}]"
+        if not _list(rule.get("verbs")):
+            causes.append(
+                Cause(
+                    f"{path}.verbs",
+                    "FieldValueRequired",
+                    "Required value: verbs must contain at least one value",
+                )
+            )
+        if cluster and rule.get("nonResourceURLs"):
+            if rule.get("resources") or rule.get("apiGroups"):
+                causes.append(
+                    invalid(
+                        f"{path}.nonResourceURLs",
+                        rule["nonResourceURLs"],
+                        "rules cannot apply to both regular resources and non-resource URLs",
+                    )
+                )
+            continue
+        if not _list(rule.get("apiGroups")):
+            causes.append(
+                Cause(
+                    f"{path}.apiGroups",
+                    "FieldValueRequired",
+                    "Required value: resource rules must supply at least one api group",
+                )
+            )
+        if not _list(rule.get("resources")):
+            causes.append(
+                Cause(
+                    f"{path}.resources",
+                    "FieldValueRequired",
+                    "Required value: resource rules must supply at least one resource",
+                )
+            )
+    return causes
+
+
+def _validate_binding(obj: Obj, cluster: bool) -> list[Cause]:
+    causes: list[Cause] = []
+    ref = _dict(obj.get("roleRef"))
+    kinds = ["ClusterRole"] if cluster else ["ClusterRole", "Role"]
+    if ref.get("apiGroup") != "rbac.authorization.k8s.io":
+        causes.append(
+            unsupported("roleRef.apiGroup", ref.get("apiGroup", ""), ["rbac.authorization.k8s.io"])
+        )
+    if ref.get("kind") not in kinds:
+        causes.append(unsupported("roleRef.kind", ref.get("kind", ""), kinds))
+    if not ref.get("name"):
+        causes.append(required("roleRef.name"))
+    for i, subject in enumerate(_list(obj.get("subjects"))):
+        subject = _dict(subject)
+        path = f"subjects[{i}]"
+        kind = subject.get("kind")
+        if kind not in ("Group", "ServiceAccount", "User"):
+            causes.append(
+                unsupported(f"{path}.kind", kind or "", ["Group", "ServiceAccount", "User"])
+            )
+        if not subject.get("name"):
+            causes.append(required(f"{path}.name"))
+        if kind == "ServiceAccount" and cluster and not subject.get("namespace"):
+            causes.append(required(f"{path}.namespace"))
+    return causes
+
+
+def _validate_deployment(obj: Obj) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [required("spec")]
+    causes: list[Cause] = []
+    selector = _dict(_dict(spec.get("selector")).get("matchLabels"))
+    template = _dict(spec.get("template"))
+    labels = _dict(_dict(template.get("metadata")).get("labels"))
+    if not spec.get("selector"):
+        causes.append(required("spec.selector"))
+    elif not selector or any(labels.get(key) != value for key, value in selector.items()):
+        shown = (
+            "map[string]string{"
+            + ", ".join(f'"{key}":"{value}"' for key, value in sorted(labels.items()))
+            + "}"
+        )
+        causes.append(
+            Cause(
+                "spec.template.metadata.labels",
+                "FieldValueInvalid",
+                f"Invalid value: {shown}: `selector` does not match template `labels`",
+            )
+        )
+    replicas = spec.get("replicas")
+    if not isinstance(replicas, int) or replicas < 0:
+        causes.append(invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
+    for cause in _validate_pod({"spec": template.get("spec")}):
+        cause.field = "spec.template." + cause.field
+        causes.append(cause)
+    return causes
+
+
 _VALIDATORS = {
+    k.ROLE.key: lambda obj: _validate_rules(obj, cluster=False),
+    k.CLUSTERROLE.key: lambda obj: _validate_rules(obj, cluster=True),
+    k.ROLEBINDING.key: lambda obj: _validate_binding(obj, cluster=False),
+    k.CLUSTERROLEBINDING.key: lambda obj: _validate_binding(obj, cluster=True),
+    k.DEPLOYMENT.key: _validate_deployment,
     k.POD.key: _validate_pod,
     k.SERVICE.key: _validate_service,
     k.INGRESS.key: _validate_ingress,
@@ -741,6 +867,8 @@ def _pod_spec_without_mutable(spec: Obj) -> Obj:
 def validate_update(kind: k.Kind, new: Obj, old: Obj) -> list[Cause]:
     """Rules between the stored object and its replacement (immutable fields)."""
     causes: list[Cause] = []
+    if kind in (k.ROLEBINDING, k.CLUSTERROLEBINDING) and new.get("roleRef") != old.get("roleRef"):
+        causes.append(invalid("roleRef", str(new.get("roleRef")), "cannot change roleRef"))
     if kind is k.POD:
         old_gates = [g.get("name") for g in _list(_dict(old.get("spec")).get("schedulingGates"))]
         for gate in _list(_dict(new.get("spec")).get("schedulingGates")):

@@ -1,0 +1,96 @@
+"""Prometheus metrics of the daemon, in a registry of its own (no global state).
+
+Counted as things happen: HTTP requests by endpoint and status, creations by outcome and
+failure reason, creation latency (request to Ready with the post-create steps done). Read at
+scrape time from the daemon's state: creations and deletions in flight, Kubernetes API calls by
+verb and outcome, each cache's age (seconds since the apiserver last told it anything) and its
+watch restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import trio
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .core import Daemon
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 90, 120, 180, 300, float("inf"))
+
+
+class _StateCollector(Collector):
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def collect(self) -> Iterator[Metric]:
+        daemon = self.daemon
+        flights = GaugeMetricFamily(
+            "userpods_flows_in_flight", "Creations and deletions in flight.", labels=["flow"]
+        )
+        flights.add_metric(["create"], len(daemon.creating))
+        flights.add_metric(["delete"], len(daemon.deleting))
+        yield flights
+        calls = CounterMetricFamily(
+            "userpods_kubernetes_requests",
+            "Kubernetes API calls by verb and outcome (HTTP status, ok, or unreachable).",
+            labels=["verb", "outcome"],
+        )
+        for (verb, outcome), count in sorted(daemon.kube.stats.calls.items()):
+            calls.add_metric([verb, outcome], count)
+        yield calls
+        now = trio.current_time()
+        age = GaugeMetricFamily(
+            "userpods_cache_age_seconds",
+            "Seconds since the apiserver last told the cache anything (list or watch event).",
+            labels=["kind"],
+        )
+        restarts = CounterMetricFamily(
+            "userpods_watch_restarts", "Watch failures, each followed by a relist.", labels=["kind"]
+        )
+        for cache in daemon.cache.kinds:
+            kind = cache.kind.__name__
+            if cache.last_seen is not None:
+                age.add_metric([kind], now - cache.last_seen)
+            restarts.add_metric([kind], cache.restarts)
+        yield age
+        yield restarts
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "userpods_http_requests",
+            "HTTP requests by endpoint and status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.creations = Counter(
+            "userpods_creations",
+            "Finished creations by outcome (ready or failed) and failure reason.",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+        self.creation_seconds = Histogram(
+            "userpods_creation_seconds",
+            "Seconds from the create_pod request to Ready with the post-create steps done.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch_state(self, daemon: Daemon) -> None:
+        self.registry.register(_StateCollector(daemon))
+
+    def creation_finished(self, ok: bool, reason: str, seconds: float | None) -> None:
+        self.creations.labels("ready" if ok else "failed", "" if ok else reason).inc()
+        if ok and seconds is not None:
+            self.creation_seconds.observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,154 @@
+"""API economy and resilience against the API server: one watch per kind however many pods
+are in flight, reads answered from memory, /readyz following the cache's freshness, and
+retries that hide a flaky API server from the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import trio
+from lightkube import AsyncClient
+
+from tests.e2e.checks import (
+    assert_accounted,
+    create,
+    eventually,
+    listed,
+    pod_doc,
+    watch_create,
+    watch_delete,
+)
+from tests.e2e.conftest import Stack
+from userpods.sim import FaultSettings
+
+KINDS = ("pods", "services", "ingresses", "persistentvolumeclaims", "persistentvolumes")
+USERS = [f"user{i}@economy.dk" for i in range(5)]
+
+
+def _open_watches(stack: Stack) -> dict[str, int]:
+    snapshot = stack.sim.api.counters.snapshot()
+    return {kind: n for kind, n in snapshot["watches"]["open"].items() if n}
+
+
+def _requests(stack: Stack) -> dict[str, dict[str, int]]:
+    requests: dict[str, dict[str, int]] = stack.sim.api.counters.snapshot()["requests"]
+    return requests
+
+
+async def test_one_watch_per_kind(stack: Stack, api: Any, kube: AsyncClient) -> None:
+    """Ten creations in flight share the daemon's five watches; waiting for Ready opens none."""
+    assert _open_watches(stack) == dict.fromkeys(KINDS, 1)
+    stack.sim.api.counters.reset()
+    docs = [pod_doc(f"slow{i}", "registry.test/slow-ready:1") for i in range(2)]
+    names: list[tuple[str, str]] = []
+
+    async def create_for(user: str, doc: dict[str, Any]) -> None:
+        names.append((user, await create(stack, api, user, doc)))
+
+    async with trio.open_nursery() as nursery:
+        for user in USERS:
+            for doc in docs:
+                nursery.start_soon(create_for, user, doc)
+    assert len(stack.daemon.creating) == 10  # all in flight (Ready takes 2 s)
+    assert _open_watches(stack) == dict.fromkeys(KINDS, 1)
+
+    async def ready(user: str, name: str) -> None:
+        assert await watch_create(api, user, name) is True
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for user, name in names:
+                nursery.start_soon(ready, user, name)
+    assert _open_watches(stack) == dict.fromkeys(KINDS, 1)
+    counters = stack.sim.api.counters.snapshot()
+    assert not any(counters["watches"]["started"].values()), counters
+    requests = counters["requests"]
+    assert "watch" not in requests and "list" not in requests and "get" not in requests, requests
+    assert requests["create"]["pods"] == 10
+    for user in USERS:
+        await assert_accounted(api, kube, user)
+
+
+async def test_reads_make_no_api_call(stack: Stack, api: Any) -> None:
+    """get_pods, get_podip_owner and watch_* of settled pods are answered from memory."""
+    pods = {}
+    for user in USERS[:2]:
+        name = await create(stack, api, user, pod_doc("app", "registry.test/app:1"))
+        with trio.fail_after(5):
+            assert await watch_create(api, user, name) is True
+        pods[user] = (await listed(api, user))[name]
+    stack.sim.api.counters.reset()
+    for _ in range(20):
+        for user, info in pods.items():
+            assert list(await listed(api, user)) == [info["pod_name"]]
+            owner = await api("/get_podip_owner", params={"ip": info["pod_ip"]})
+            assert owner.text == user
+            assert await watch_create(api, user, info["pod_name"]) is True
+            assert await watch_delete(api, user, "no-such-pod") is True
+    assert await listed(api, "nobody@economy.dk") == {}
+    requests = _requests(stack)
+    assert not {"get", "list", "watch"} & set(requests), requests
+
+
+async def _readyz(api: Any) -> httpx2.Response:
+    reply: httpx2.Response = await api("/readyz")
+    return reply
+
+
+async def test_readyz_follows_freshness(stack: Stack, api: Any) -> None:
+    """/readyz turns 503 once the watches have been failing for stale_after (1 s), and 200
+    again once the API server answers; /healthz stays 200 throughout."""
+    assert (await _readyz(api)).status_code == 200
+    # Watch streams take their cut time when they open: restart the daemon under it.
+    stack.sim.api.apply_faults(FaultSettings(watch_cut_after=0.2))
+    await stack.restart()
+    assert (await _readyz(api)).json()["status"] == "ready"
+
+    stack.sim.api.apply_faults(FaultSettings(watch_cut_after=0.2, error_rate=1.0, retry_after=0))
+
+    async def stale() -> bool:
+        return (await _readyz(api)).status_code == 503
+
+    with trio.fail_after(5):
+        await eventually(stale)
+    body = (await _readyz(api)).json()
+    assert body["status"] == "stale"
+    assert not body["cache"]["Pod"]["fresh"]
+    assert (await api("/healthz")).status_code == 200
+
+    stack.sim.api.apply_faults(FaultSettings())
+
+    async def fresh() -> bool:
+        return (await _readyz(api)).status_code == 200
+
+    with trio.fail_after(10):
+        await eventually(fresh)
+    assert (await _readyz(api)).json()["status"] == "ready"
+
+
+async def test_retries_hide_a_flaky_api(stack: Stack, api: Any) -> None:
+    """Half the creates, patches and deletes fail with 429/500/503: the caller sees none of it."""
+    user = USERS[0]
+    stack.sim.api.apply_faults(
+        FaultSettings(error_rate=0.5, verbs=["create", "patch", "delete"], seed=3, retry_after=0)
+    )
+    name = await create(stack, api, user, pod_doc("app", "registry.test/app:1"))
+    with trio.fail_after(10):
+        assert await watch_create(api, user, name) is True
+    reply = await api("/delete_pod", {"user_id": user, "pod_name": name})
+    assert reply.status_code == 200, reply.text
+    with trio.fail_after(10):
+        assert await watch_delete(api, user, name) is True
+    assert await listed(api, user) == {}
+
+    calls = stack.daemon.kube.stats.calls
+    retried = {
+        (verb, outcome): n
+        for (verb, outcome), n in calls.items()
+        if verb in ("create", "patch", "delete") and outcome in ("429", "500", "503")
+    }
+    injected = stack.sim.api.counters.snapshot()["injected_errors"]
+    assert retried, calls
+    assert sum(retried.values()) == sum(injected.values())
+    assert calls[("create", "ok")] == 1 and calls[("delete", "ok")] == 1

@@ -1,0 +1,168 @@
+"""Issue 5: the daemon runs with exactly the rights manifests/ grants, exposes metrics, and
+the deployment manifests apply to a cluster."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from lightkube import AsyncClient
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, Role
+from lightkube.types import PatchType
+
+from tests.e2e.conftest import DAEMON_ACCOUNT, DEPLOY_DIR, NAMESPACE, Stack
+
+USER = "fror@dtu.dk"
+
+
+async def create(stack: Stack, api: Any, file: str, user: str = USER) -> Any:
+    url = stack.manifests.manifest("testing-2023", file)
+    return await api("/create_pod", {"yaml_url": url, "user_id": user})
+
+
+async def drop_verb(kube: AsyncClient, resource: str, verb: str) -> None:
+    role = await kube.get(Role, DAEMON_ACCOUNT)
+    rules = [r.to_dict() for r in role.rules]
+    for rule in rules:
+        if resource in rule["resources"]:
+            rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+    rules = [rule for rule in rules if rule["verbs"]]  # a rule needs at least one verb
+    await kube.patch(Role, DAEMON_ACCOUNT, {"rules": rules}, patch_type=PatchType.MERGE)
+
+
+async def test_the_daemon_runs_as_its_service_account(stack: Stack, api: Any) -> None:
+    reply = await create(stack, api, "ubuntu_sciencedata.yaml")
+    assert reply.status_code == 200
+    counters = stack.sim.api.counters.snapshot()
+    assert counters["requests"]["create"]["pods"] >= 1
+    # The sim saw the service account's token, not the admin's.
+    assert stack.daemon_token in stack.sim.api.tokens
+    assert stack.sim.api.tokens[stack.daemon_token].name == (
+        f"system:serviceaccount:{NAMESPACE}:{DAEMON_ACCOUNT}"
+    )
+
+
+async def test_a_verb_missing_from_the_role_fails_with_403(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    await drop_verb(kube, "pods", "create")
+    reply = await create(stack, api, "ubuntu_sciencedata.yaml")
+    assert reply.status_code == 502
+    error = reply.json()["error"]
+    assert "forbidden" in error and 'cannot create resource "pods"' in error, error
+
+
+async def test_a_missing_exec_right_fails_the_token_step(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    await drop_verb(kube, "pods/exec", "create")
+    await stack.restart(tokenCopyTimeout="0.5s")
+    name = (await create(stack, api, "ubuntu_sciencedata.yaml")).json()["pod_name"]
+    with trio.fail_after(10):
+        reply = await api("/watch_create_pod", {"user_id": USER, "pod_name": name})
+    assert reply.json() == {"ready": False}
+
+
+async def test_a_missing_volume_right_fails_the_storage_step(
+    stack: Stack, api: Any, kube: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await kube.patch(
+        ClusterRole,
+        DAEMON_ACCOUNT,
+        {
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["persistentvolumes"],
+                    "verbs": ["get", "list", "watch", "patch", "delete"],
+                }
+            ]
+        },
+        patch_type=PatchType.MERGE,
+    )
+    url = stack.manifests.manifest("testing-2023", "caddy_sciencedata.yaml")
+    name = (await api("/create_pod", {"yaml_url": url, "user_id": USER})).json()["pod_name"]
+    with caplog.at_level(logging.WARNING, logger="userpods.daemon"), trio.fail_after(10):
+        reply = await api("/watch_create_pod", {"user_id": USER, "pod_name": name})
+    assert reply.json() == {"ready": False}
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert any(
+        "step user-storage" in m and 'cannot create resource "persistentvolumes"' in m
+        for m in failures
+    ), failures
+
+
+async def test_metrics_after_a_few_creations(stack: Stack, api: Any) -> None:
+    names = []
+    for file in ("ubuntu_sciencedata.yaml", "python_worker.yaml", "test_fail_start.yaml"):
+        names.append((await create(stack, api, file)).json()["pod_name"])
+    with trio.fail_after(10):
+        outcomes = [
+            (await api("/watch_create_pod", {"user_id": USER, "pod_name": n})).json() for n in names
+        ]
+    assert [o["ready"] for o in outcomes] == [True, True, False]
+    await api("/get_pods", {"user_id": USER})
+    reply = await api("/metrics")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    text = reply.text
+
+    def value(pattern: str) -> float:
+        match = re.search(rf"^{pattern} ([0-9.e+-]+)$", text, flags=re.MULTILINE)
+        assert match, pattern
+        return float(match.group(1))
+
+    assert value(r'userpods_creations_total\{outcome="ready",reason=""\}') == 2
+    assert value(r'userpods_creations_total\{outcome="failed",reason="Terminated"\}') == 1
+    assert value("userpods_creation_seconds_count") == 2
+    assert 0 < value("userpods_creation_seconds_sum") < 20
+    assert value(r'userpods_http_requests_total\{endpoint="/create_pod",status="200"\}') == 3
+    assert value(r'userpods_http_requests_total\{endpoint="/get_pods",status="200"\}') >= 1
+    assert value(r'userpods_flows_in_flight\{flow="create"\}') == 0
+    assert value(r'userpods_kubernetes_requests_total\{outcome="ok",verb="create"\}') >= 3
+    assert value(r'userpods_kubernetes_requests_total\{outcome="ok",verb="watch"\}') == 5
+    for kind in ("Pod", "Service", "Ingress", "PersistentVolumeClaim", "PersistentVolume"):
+        assert 0 <= value(rf'userpods_cache_age_seconds\{{kind="{kind}"\}}') < 60
+        assert value(rf'userpods_watch_restarts_total\{{kind="{kind}"\}}') == 0
+
+
+async def test_apply_k_deploys_to_the_cluster(
+    stack: Stack, kubectl_path: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "admin.kubeconfig"
+    stack.sim.write_kubeconfig(config)
+    env = {"KUBECONFIG": str(config), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    await trio.run_process(
+        [kubectl_path, "apply", "-f", "-"],
+        env=env,
+        stdin=(b"apiVersion: v1\nkind: Namespace\nmetadata: {name: sciencedata}\n"),
+        capture_stdout=True,
+    )
+    done = await trio.run_process(
+        [kubectl_path, "apply", "-k", str(DEPLOY_DIR)],
+        env=env,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    for made in (
+        "serviceaccount/user-pods-backend",
+        "role.rbac.authorization.k8s.io/",
+        "clusterrole.rbac.authorization.k8s.io/",
+        "rolebinding.rbac.authorization",
+        "clusterrolebinding.rbac.authorization",
+        "deployment.apps/user-pods-backend",
+        "service/user-pods-backend",
+        "ingress.networking.k8s.io/user-pods-backend",
+    ):
+        assert made in out, out
+    again = await trio.run_process(
+        [kubectl_path, "apply", "-k", str(DEPLOY_DIR)], env=env, capture_stdout=True, check=False
+    )
+    assert again.returncode == 0 and "unchanged" in again.stdout.decode()

@@ -1,0 +1,315 @@
+"""Crash-safety: the daemon is killed (no cleanup, no reply finishes) and started again on the
+same cluster. Creations in flight resume with their remaining deadline or are cleaned up,
+terminating pods are followed to the end, watch_* answer correctly after the restart, and
+nothing is orphaned. The last test does it with real processes and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+import trio
+import yaml
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
+
+from tests.e2e.checks import (
+    assert_accounted,
+    cluster_pods,
+    create,
+    eventually,
+    listed,
+    pod_doc,
+    wall_clock_past,
+    watch_create,
+    watch_delete,
+)
+from tests.e2e.conftest import NAMESPACE, Stack
+from userpods.config import describe
+from userpods.daemon import podstate
+
+USER = "crash@dtu.dk"
+OTHER = "crash@ku.dk"
+HOLD = "userpods.test/hold"  # a finalizer that keeps a deleted pod Terminating
+
+
+async def test_creations_resume_after_crash(stack: Stack, api: Any, kube: AsyncClient) -> None:
+    """Creations in flight at the crash finish under the next daemon; a reply the crashed
+    daemon owed never comes."""
+    slow = [pod_doc(f"slow{i}", "registry.test/slow-ready:1") for i in range(2)]
+    names = {USER: [await create(stack, api, USER, doc) for doc in slow]}
+    names[OTHER] = [await create(stack, api, OTHER, slow[0])]
+    flow = stack.daemon.creating[names[USER][0]]
+    failed: list[BaseException] = []
+
+    async def watch_old_daemon() -> None:
+        try:
+            await watch_create(api, USER, names[USER][0])
+        except httpx2.TransportError as exc:
+            failed.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_old_daemon)
+
+        async def waiting() -> bool:
+            return bool(flow.done.statistics().tasks_waiting == 1)
+
+        with trio.fail_after(5):
+            await eventually(waiting)
+        stack.crash()
+    assert failed, "the crashed daemon answered"
+    for user, pods in names.items():  # still in flight, as the crash left them
+        found = await cluster_pods(kube, user)
+        assert {podstate.creation_state(found[n]) for n in pods} == {podstate.CREATING}
+
+    await stack.start()
+    with trio.fail_after(10):
+        for user, pods in names.items():
+            for name in pods:
+                assert await watch_create(api, user, name) is True
+    for user, pods in names.items():
+        found = await cluster_pods(kube, user)
+        assert {podstate.creation_state(found[n]) for n in pods} == {podstate.READY}
+        infos = await listed(api, user)
+        assert all(infos[n]["status"].startswith("Running:") for n in pods)
+        await assert_accounted(api, kube, user)
+
+
+async def test_resumed_creation_keeps_its_deadline(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """The restarted daemon gives a creation what was left of its deadline, not a new one."""
+    await stack.restart(timeoutCreate="2s")
+    started = trio.current_time()
+    name = await create(stack, api, USER, pod_doc("stuck", "registry.test/slow-start:1"))
+    await stack.restart(timeoutCreate="15s")
+    with trio.fail_after(5):
+        assert await watch_create(api, USER, name) is False
+    assert 1.5 < trio.current_time() - started < 5
+    with trio.fail_after(10):
+        assert await watch_delete(api, USER, name) is True
+    assert await cluster_pods(kube, USER) == {}
+    await assert_accounted(api, kube, USER)
+
+
+async def test_deadline_passed_while_down(
+    stack: Stack, api: Any, kube: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A creation whose deadline passed while no daemon ran is cleaned up at start."""
+    await stack.restart(timeoutCreate="1s")
+    name = await create(stack, api, USER, pod_doc("late", "registry.test/slow-start:1"))
+    stack.crash()
+    pod = await kube.get(Pod, name)
+    deadline = podstate.deadline(pod)
+    assert podstate.creation_state(pod) == podstate.CREATING and deadline is not None
+    with trio.fail_after(3):
+        await wall_clock_past(deadline)
+
+    caplog.set_level(logging.WARNING, logger="userpods.daemon")
+    await stack.start(timeoutCreate="15s")
+    with trio.fail_after(2):
+        assert await watch_create(api, USER, name) is False
+    with trio.fail_after(10):
+        assert await watch_delete(api, USER, name) is True
+    assert await cluster_pods(kube, USER) == {}
+    await assert_accounted(api, kube, USER)
+    assert any(
+        name in r.getMessage() and "deadline passed while the daemon was down" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["gone-or-going", "terminating"])
+async def test_deletion_followed_after_crash(
+    held: bool, stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """A crash right after delete_pod: the next daemon follows the deletion to the end.
+
+    ``terminating``: a finalizer keeps the pod Terminating across the restart, until it is
+    released (as another controller would)."""
+    name = await create(stack, api, USER, pod_doc("doomed", "registry.test/app:1"))
+    with trio.fail_after(5):
+        assert await watch_create(api, USER, name) is True
+    if held:
+        patch = {"metadata": {"finalizers": [HOLD]}}
+        await kube.patch(Pod, name, patch, patch_type=PatchType.MERGE)
+    reply = await api("/delete_pod", {"user_id": USER, "pod_name": name})
+    assert reply.json() == {"requested": True}
+    stack.crash()
+
+    await stack.start()
+    if held:
+        assert podstate.is_deleting(await kube.get(Pod, name))
+        assert name in stack.daemon.deleting  # the deletion flow was resumed
+        assert (await listed(api, USER))[name]["status"] == "Deleting"
+        assert await watch_create(api, USER, name) is False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_release, kube, name)
+            with trio.fail_after(10):
+                assert await watch_delete(api, USER, name) is True
+    else:
+        with trio.fail_after(10):
+            assert await watch_delete(api, USER, name) is True
+    assert await listed(api, USER) == {}
+    assert await cluster_pods(kube, USER) == {}
+    await assert_accounted(api, kube, USER)
+
+
+async def _release(kube: AsyncClient, name: str) -> None:
+    await kube.patch(Pod, name, {"metadata": {"finalizers": None}}, patch_type=PatchType.MERGE)
+
+
+async def test_failed_creation_cleanup_resumes(stack: Stack, api: Any, kube: AsyncClient) -> None:
+    """A pod a crashed daemon had marked failed (but not yet deleted) is deleted at start."""
+    name = await create(stack, api, USER, pod_doc("failed", "registry.test/app:1"))
+    with trio.fail_after(5):
+        assert await watch_create(api, USER, name) is True
+    stack.crash()
+    notes = {podstate.ANNOTATION_STATE: podstate.FAILED, podstate.ANNOTATION_FAILURE: "test"}
+    await kube.patch(Pod, name, {"metadata": {"annotations": notes}}, patch_type=PatchType.MERGE)
+    await stack.start()
+    assert await watch_create(api, USER, name) is False
+    with trio.fail_after(10):
+        assert await watch_delete(api, USER, name) is True
+    assert await cluster_pods(kube, USER) == {}
+    await assert_accounted(api, kube, USER)
+
+
+# ---------------------------------------------------------------------- real processes
+SERVING = re.compile(rb"userpods: serving (http://\S+)")
+
+
+@asynccontextmanager
+async def _serve_process(
+    config: Path, kubeconfig: Path, log: Path, **backend_env: str
+) -> AsyncIterator[tuple[trio.Process, str]]:
+    """``userpods serve`` as a child process; yields it and its URL once it serves."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKEND_")}
+    env.update({f"BACKEND_{key.upper()}": value for key, value in backend_env.items()})
+    command = [sys.executable, "-m", "userpods", "serve", "--config", str(config)]
+    command += ["--kubeconfig", str(kubeconfig), "--listen", "127.0.0.1:0"]
+    with log.open("ab") as err:
+        process = await trio.lowlevel.open_process(
+            command, stdout=subprocess.PIPE, stderr=err, env=env
+        )
+    try:
+        assert process.stdout is not None
+        seen = b""
+        with trio.fail_after(20):
+            while (found := SERVING.search(seen)) is None:
+                chunk = await process.stdout.receive_some()
+                if not chunk:
+                    errors = await trio.Path(log).read_text()
+                    raise AssertionError(f"userpods serve exited: {seen!r}\n{errors}")
+                seen += chunk
+        yield process, found.group(1).decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            with trio.CancelScope(shield=True):
+                await process.wait()
+        if process.stdout is not None:
+            await process.stdout.aclose()
+
+
+async def test_sigkill_mid_creation_and_restart(
+    stack: Stack, kube: AsyncClient, tmp_path: Path
+) -> None:
+    """kill -9 of a real daemon process mid-creation; the next process finishes it, and
+    SIGTERM stops that one cleanly (exit code 0)."""
+    stack.crash()  # only the child processes serve
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(describe(stack.settings)))
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    stack.sim.write_kubeconfig(kubeconfig, namespace=NAMESPACE)
+    log = tmp_path / "userpods.log"
+    doc = pod_doc("slowproc", "registry.test/slow-ready:1")
+    url = stack.manifests.put("slowproc.yaml", doc)
+
+    async with _serve_process(config, kubeconfig, log) as (first, base):
+        async with httpx2.AsyncClient(timeout=30) as http:
+            body = {"yaml_url": url, "user_id": USER, "settings": {}}
+            reply = await http.post(base + "/create_pod", json=body)
+        assert reply.status_code == 200, reply.text
+        name = reply.json()["pod_name"]
+        first.send_signal(signal.SIGKILL)
+        with trio.fail_after(5):
+            assert await first.wait() == -signal.SIGKILL
+    pod = (await cluster_pods(kube, USER))[name]
+    assert podstate.creation_state(pod) == podstate.CREATING
+
+    async with _serve_process(config, kubeconfig, log) as (second, base):
+        # A client's idle keep-alive connection would hold the shutdown for the whole grace
+        # period (hypercorn waits for it): close the client before SIGTERM.
+        async with httpx2.AsyncClient(timeout=30) as http:
+
+            async def call(path: str, body: Any) -> httpx2.Response:
+                return await http.post(base + path, json=body)
+
+            with trio.fail_after(15):
+                assert await watch_create(call, USER, name) is True
+            assert list(await listed(call, USER)) == [name]
+            await assert_accounted(call, kube, USER)
+        second.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            code = await second.wait()
+        assert code == 0, await trio.Path(log).read_text()
+
+
+async def test_sigterm_mid_creation_exits_0_and_logs_json(
+    stack: Stack, kube: AsyncClient, tmp_path: Path
+) -> None:
+    """SIGTERM while creations are in flight: the daemon stops taking requests, exits 0 and
+    leaves the creations resumable; the next daemon finishes them. Logs are JSON lines."""
+    stack.crash()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(describe(stack.settings)))
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    stack.sim.write_kubeconfig(kubeconfig, namespace=NAMESPACE)
+    log = tmp_path / "userpods.log"
+    url = stack.manifests.put("slowterm.yaml", pod_doc("slowterm", "registry.test/slow-ready:1"))
+    names = []
+    async with _serve_process(config, kubeconfig, log, logformat="json") as (first, base):
+        async with httpx2.AsyncClient(timeout=30) as http:
+            for _ in range(3):
+                body = {"yaml_url": url, "user_id": USER, "settings": {}}
+                reply = await http.post(base + "/create_pod", json=body)
+                assert reply.status_code == 200, reply.text
+                names.append(reply.json()["pod_name"])
+        first.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await first.wait() == 0, await trio.Path(log).read_text()
+    pods = await cluster_pods(kube, USER)
+    assert sorted(pods) == sorted(names)
+    assert {podstate.creation_state(p) for p in pods.values()} == {podstate.CREATING}
+    async with _serve_process(config, kubeconfig, log, logformat="json") as (second, base):
+        async with httpx2.AsyncClient(timeout=30) as http:
+
+            async def call(path: str, body: Any) -> httpx2.Response:
+                return await http.post(base + path, json=body)
+
+            with trio.fail_after(15):
+                for name in names:
+                    assert await watch_create(call, USER, name) is True
+            await assert_accounted(call, kube, USER)
+        second.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await second.wait() == 0
+    entries = [json.loads(line) for line in (await trio.Path(log).read_text()).splitlines()]
+    assert entries and all({"time", "level", "event"} <= set(e) for e in entries)
+    creating = [e for e in entries if e["event"].startswith("creating pod")]
+    assert {(e["user"], e["pod"]) for e in creating} == {(USER, n) for n in names}
+    resumed = [e for e in entries if e["event"].startswith("resuming the creation")]
+    assert len(resumed) == len(names)
