@@ -5,6 +5,10 @@ Arguments after ``--`` go to the underlying tool (pytest, the benchmark script, 
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -21,6 +25,29 @@ def tests(session: nox.Session) -> None:
     # An operator's plugin, installed the way deployments install theirs (entry points).
     session.install("-e", "tests/plugin_example")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """The end-to-end suite against the real cluster in $KUBECONFIG (kind, k3s, the
+    deployment's own), in a throwaway namespace that is removed afterwards.
+
+    Set USERPODS_CLUSTER_POD_CIDR to the cluster's pod network. The cluster must run the
+    images the test manifests name; tests that need the simulated cluster's internals skip.
+    """
+    kubeconfig = os.environ.get("KUBECONFIG", "")
+    if not kubeconfig or not Path(kubeconfig).is_file():
+        session.skip("no cluster: set KUBECONFIG to the kubeconfig of a real cluster")
+    session.install("-e", ".[test]")
+    session.install("-e", "tests/plugin_example")
+    namespace = f"userpods-test-{secrets.token_hex(3)}"
+    session.log(f"testing against {kubeconfig} in namespace {namespace}")
+    session.run(
+        "pytest",
+        "tests/e2e",
+        *session.posargs,
+        env={"USERPODS_CLUSTER_KUBECONFIG": kubeconfig, "USERPODS_CLUSTER_NAMESPACE": namespace},
+    )
 
 
 @nox.session(python=PYTHON)

@@ -4,12 +4,20 @@
 ``pods``, pod CIDR = the daemon's podSubnetCidr) and the daemon, configured with short
 timeouts. ``api`` is an HTTP client for the daemon. ``Stack.restart()`` stops the daemon
 abruptly (as a crash would: no cleanup runs) and starts a new one against the same cluster.
+
+With ``USERPODS_CLUSTER_KUBECONFIG`` set (``nox -s cluster``), the same suite runs against that
+real cluster instead, in the throwaway namespace ``USERPODS_CLUSTER_NAMESPACE``; tests that need
+the simulated cluster's internals (fault injection, counters, its store) are skipped there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import os
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +26,11 @@ import httpx2
 import pytest
 import trio
 import yaml
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient, KubeConfig, codecs
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, ServiceAccountToken
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
 from tests.conftest import FAST, MANIFESTS
 from tests.e2e.manifest_server import ManifestServer, serve_manifests
@@ -28,7 +40,8 @@ from userpods.daemon.service import DaemonHandle, serve_daemon
 from userpods.sim import SimCluster, SimOptions, serve_sim
 from userpods.sim.kinds import kind_by_name
 
-NAMESPACE = "pods"
+CLUSTER = os.environ.get("USERPODS_CLUSTER_KUBECONFIG", "")  # a real cluster, if any
+NAMESPACE = os.environ.get("USERPODS_CLUSTER_NAMESPACE", "pods") if CLUSTER else "pods"
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "manifests"
 SILO = "10.0.0.20"  # testingHost: what a loopback caller stands for
 
@@ -41,7 +54,9 @@ def daemon_settings(tmp_path: Path, server: ManifestServer, **overrides: Any) ->
         "timeoutCreate": "15s",
         "timeoutDelete": "15s",
         "testingHost": SILO,
-        "podSubnetCidr": "10.128.0.0/15",
+        "podSubnetCidr": os.environ.get("USERPODS_CLUSTER_POD_CIDR", "10.0.0.0/8")
+        if CLUSTER
+        else "10.128.0.0/15",
         "localRegistryURL": "registry.sciencedata.test:5000",
         "ingressDomain": "pods.sciencedata.test",
         "hostnameList": [
@@ -64,8 +79,9 @@ class Stack:
     nursery: trio.Nursery
     tmp_path: Path
     manifests: ManifestServer
-    sim: SimCluster
+    the_sim: SimCluster | None
     settings: Settings
+    admin_config: dict[str, Any] = field(default_factory=dict)
     handle: DaemonHandle | None = None
     extra_plugins: list[tuple[str, Any]] = field(default_factory=list)
     daemon_token: str = ""  # the service account's token, as in manifests/ (RBAC applies)
@@ -81,16 +97,26 @@ class Stack:
         assert self.handle is not None
         return self.handle.daemon
 
+    @property
+    def sim(self) -> SimCluster:
+        """The simulated cluster; a test that needs it is skipped against a real cluster."""
+        if self.the_sim is None:
+            pytest.skip("needs the simulated cluster's internals")
+        return self.the_sim
+
     def kube_config(self) -> KubeConfig:
         """The daemon's kubeconfig: the service account of manifests/, not the admin."""
-        config = self.sim.kubeconfig(namespace=NAMESPACE)
+        config = copy.deepcopy(self.admin_config)
+        context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+        context["context"]["namespace"] = NAMESPACE
+        user = next(u for u in config["users"] if u["name"] == context["context"]["user"])
         if self.daemon_token:
-            config["users"][0]["user"] = {"token": self.daemon_token}
-        return KubeConfig.from_dict(config)
+            user["user"] = {"token": self.daemon_token}
+        return KubeConfig.from_dict(config, fname=CLUSTER or None)
 
     def admin_kube_config(self) -> KubeConfig:
         """The cluster admin's kubeconfig, for tests that look at or arrange the cluster."""
-        return KubeConfig.from_dict(self.sim.kubeconfig(namespace=NAMESPACE))
+        return KubeConfig.from_dict(self.admin_config, fname=CLUSTER or None)
 
     async def start(self, **overrides: Any) -> DaemonHandle:
         if overrides:
@@ -126,8 +152,24 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(nursery: trio.Nursery, tmp_path: Path) -> Stack:
+async def stack(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Stack]:
     manifests = await nursery.start(serve_manifests, MANIFESTS)
+    settings = daemon_settings(tmp_path, manifests)
+    if CLUSTER:
+        async with real_cluster() as (admin_config, token):
+            stack = Stack(
+                nursery,
+                tmp_path,
+                manifests,
+                None,
+                settings,
+                admin_config=admin_config,
+                daemon_token=token,
+            )
+            await stack.start()
+            yield stack
+            stack.crash()
+        return
     sim = await nursery.start(
         serve_sim,
         SimOptions(
@@ -137,10 +179,50 @@ async def stack(nursery: trio.Nursery, tmp_path: Path) -> Stack:
             images=_test_images(tmp_path),
         ),
     )
-    stack = Stack(nursery, tmp_path, manifests, sim, daemon_settings(tmp_path, manifests))
+    stack = Stack(
+        nursery,
+        tmp_path,
+        manifests,
+        sim,
+        settings,
+        admin_config=sim.kubeconfig(namespace=NAMESPACE),
+    )
     stack.daemon_token = grant_daemon_rbac(sim, NAMESPACE)
     await stack.start()
-    return stack
+    yield stack
+
+
+@asynccontextmanager
+async def real_cluster() -> AsyncIterator[tuple[dict[str, Any], str]]:
+    """A throwaway namespace in the real cluster, with the RBAC of manifests/ (cluster-scoped
+    names suffixed with the namespace) and a token of its service account; removed after."""
+    admin_config = yaml.safe_load(await trio.Path(CLUSTER).read_text())
+    client = AsyncClient(KubeConfig.from_file(CLUSTER))
+    suffix = f"-{NAMESPACE}"
+    try:
+        await client.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+        for obj in rbac_objects(NAMESPACE):
+            if not obj.get("metadata", {}).get("namespace"):
+                obj["metadata"]["name"] += suffix
+                if obj.get("roleRef", {}).get("kind") == "ClusterRole":
+                    obj["roleRef"]["name"] += suffix
+            await client.create(codecs.from_dict(obj))
+        request = ServiceAccountToken(
+            metadata=ObjectMeta(name=DAEMON_ACCOUNT, namespace=NAMESPACE),
+            spec=TokenRequestSpec(audiences=[], expirationSeconds=3600),
+        )
+        made = await client.create(request, DAEMON_ACCOUNT, namespace=NAMESPACE)
+        yield admin_config, made.status.token
+    finally:
+        with trio.CancelScope(shield=True):
+            for kind, name in (
+                (ClusterRoleBinding, DAEMON_ACCOUNT + suffix),
+                (ClusterRole, DAEMON_ACCOUNT + suffix),
+                (Namespace, NAMESPACE),
+            ):
+                with contextlib.suppress(ApiError):
+                    await client.delete(kind, name)
+            await client.close()
 
 
 RBAC_FILES = (
@@ -153,18 +235,26 @@ RBAC_FILES = (
 DAEMON_ACCOUNT = "user-pods-backend"
 
 
-def grant_daemon_rbac(sim: SimCluster, namespace: str) -> str:
-    """Create the service account and RBAC of manifests/ in ``namespace`` (as kustomize would
-    set it) and return a token of that account: the daemon runs with exactly those rights."""
+def rbac_objects(namespace: str) -> list[dict[str, Any]]:
+    """The service account and RBAC of manifests/, in ``namespace`` as kustomize sets it."""
+    objects = []
     for file in RBAC_FILES:
         obj = yaml.safe_load((DEPLOY_DIR / file).read_text())
-        kind = kind_by_name(obj["apiVersion"], obj["kind"])
-        assert kind is not None, file
-        if kind.namespaced:
+        if obj["kind"] in ("ServiceAccount", "Role", "RoleBinding"):
             obj["metadata"]["namespace"] = namespace
         for subject in obj.get("subjects") or []:
             if subject.get("kind") == "ServiceAccount":
                 subject["namespace"] = namespace
+        objects.append(obj)
+    return objects
+
+
+def grant_daemon_rbac(sim: SimCluster, namespace: str) -> str:
+    """Create the service account and RBAC of manifests/ in the simulated cluster and return a
+    token of that account: the daemon runs with exactly those rights."""
+    for obj in rbac_objects(namespace):
+        kind = kind_by_name(obj["apiVersion"], obj["kind"])
+        assert kind is not None, obj["kind"]
         sim.registry.create(kind, namespace if kind.namespaced else "", obj)
     token: str = sim.api.issue_token(namespace, DAEMON_ACCOUNT, {})["status"]["token"]
     return token
