@@ -10,8 +10,9 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text(
 
 
 def test_every_key_is_documented_with_its_environment_variable() -> None:
-    rows = {line.split("|")[1].strip().strip("`") for line in DOC.splitlines()
-            if line.startswith("| `")}
+    rows = {
+        line.split("|")[1].strip().strip("`") for line in DOC.splitlines() if line.startswith("| `")
+    }
     assert set(KEYS) <= rows, sorted(set(KEYS) - rows)
     for key in KEYS:
         assert f"`{env_name(key)}`" in DOC, key
