@@ -42,7 +42,6 @@ from userpods import naming
 
 USER = "fror@dtu.dk"
 OTHER = "kaja@ku.dk"
-CIDR = ipaddress.ip_network("10.128.0.0/15")
 
 
 def is_ready(pod: Pod) -> bool:
@@ -61,7 +60,7 @@ async def test_get_pods_reply_shape(stack: Stack, api: Any, kube: AsyncClient) -
     assert info["container_name"] == "ubuntu-jammy"
     assert info["image_name"] == "registry.sciencedata.test:5000/ubuntu_jammy_sciencedata_testing"
     assert info["pod_ip"] == pod.status.podIP
-    assert ipaddress.ip_address(info["pod_ip"]) in CIDR
+    assert ipaddress.ip_address(info["pod_ip"]) in stack.settings.pod_subnet_cidr
     assert info["node_ip"] == pod.status.hostIP != ""
     assert info["owner"] == USER
     assert re.fullmatch(r"\d+:\d{1,2}:\d{1,2}", info["age"]), info["age"]
@@ -198,6 +197,7 @@ async def test_clean_all_unused(stack: Stack, api: Any, kube: AsyncClient) -> No
 async def test_get_podip_owner(stack: Stack, api: Any, kube: AsyncClient) -> None:
     """The owner of a ready pod's IP; "" for an unused IP; a just-created pod's IP is waited
     for: the call is made before the pod has an IP and answers once it gets one."""
+    assert stack.sim is not None  # the simulated cluster's IP layout (skipped on a real one)
     node = await kube.get(Node, "node-1")
     assert node.spec is not None and node.spec.podCIDR
     # The first pod on node-1 of a fresh cluster gets its range's first usable address.
@@ -246,6 +246,7 @@ async def test_get_podip_owner(stack: Stack, api: Any, kube: AsyncClient) -> Non
 
 
 async def test_get_podip_owner_rejects_bad_ips(stack: Stack, api: Any) -> None:
+    assert stack.sim is not None  # the IPs below assume the simulated cluster's pod CIDR
     for ip in ("abc", "10.128.0", "10.128.0.256", "10.128.0.2/32", "999.1.1.1", "-"):
         message = assert_error(await api("/get_podip_owner", params={"ip": ip}), 400)
         assert "not an IP address" in message, message

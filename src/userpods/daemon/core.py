@@ -63,25 +63,41 @@ class Flow:
 
 
 class PodIndex:
-    """Pods by owner and by IP, kept in step with the pod cache (a cache listener)."""
+    """Pods by owner and by IP, kept in step with the pod cache (a cache listener).
+
+    An IP can be reported by more than one pod: a finished or terminating pod keeps showing
+    the address its network has already given to a new pod. ``by_ip`` keeps them all, and
+    :meth:`holder` answers only for an unambiguous live holder.
+    """
 
     def __init__(self) -> None:
         self.by_owner: dict[str, set[str]] = {}
-        self.by_ip: dict[str, str] = {}
+        self.by_ip: dict[str, set[str]] = {}
+        self.awaiting_ip: set[str] = set()  # live pods without an IP yet
 
     def __call__(self, name: str, old: Pod | None, new: Pod | None) -> None:
         if old is not None:
             self.by_owner.get(podstate.owner(old), set()).discard(name)
             ip = old.status.podIP if old.status else None
-            if ip and self.by_ip.get(ip) == name:
-                del self.by_ip[ip]
+            if ip:
+                self.by_ip.get(ip, set()).discard(name)
+                if not self.by_ip.get(ip):
+                    self.by_ip.pop(ip, None)
+        self.awaiting_ip.discard(name)
         if new is not None:
             user = podstate.owner(new)
             if user:
                 self.by_owner.setdefault(user, set()).add(name)
             ip = new.status.podIP if new.status else None
             if ip:
-                self.by_ip[ip] = name
+                self.by_ip.setdefault(ip, set()).add(name)
+            elif podstate.is_live(new):
+                self.awaiting_ip.add(name)
+
+    def holder(self, ip: str, pods: dict[str, Pod]) -> Pod | None:
+        """The one live pod with this IP (None if none, or if it is ambiguous)."""
+        live = [pods[n] for n in self.by_ip.get(ip, ()) if n in pods and podstate.is_live(pods[n])]
+        return live[0] if len(live) == 1 else None
 
 
 class Daemon:
@@ -512,10 +528,11 @@ class Daemon:
         with trio.move_on_after(wait):
             while True:
                 changed = self.cache.pods.changed()
-                name = self.index.by_ip.get(address)
-                if name is not None:
-                    pod = self.cache.pods.get(name)
-                    return podstate.owner(pod) if pod is not None else ""
+                pod = self.index.holder(address, self.cache.pods.objects)
+                if pod is not None:
+                    return podstate.owner(pod)
+                if not self.index.awaiting_ip:
+                    return ""  # no pod is still waiting for an address: none will get it
                 await changed.wait()
         return ""
 

@@ -88,6 +88,13 @@ def is_deleting(pod: Pod | None) -> bool:
     )
 
 
+def is_live(pod: Pod) -> bool:
+    """Neither finished nor being deleted: a pod that holds (or will hold) its IP."""
+    if is_deleting(pod):
+        return False
+    return not (pod.status is not None and pod.status.phase in ("Succeeded", "Failed"))
+
+
 def is_ready(pod: Pod | None) -> bool:
     if pod is None or pod.status is None:
         return False
