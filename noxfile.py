@@ -79,3 +79,4 @@ def bench(session: nox.Session) -> None:
     """Benchmarks that print figures (never timed assertions)."""
     session.install("-e", ".[test]")
     session.run("python", "benchmarks/sim_pods.py", *session.posargs)
+    session.run("python", "benchmarks/daemon_pods.py")

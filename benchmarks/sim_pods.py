@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import trio
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
@@ -93,27 +93,50 @@ async def measure(pid: int, kubeconfig: Path, pods: int, concurrency: int, nodes
     gone: set[str] = set()
     call_latency: list[float] = []
     all_ready, all_gone = trio.Event(), trio.Event()
+    relists = [0]
     rss_idle = peak_rss_mib(pid)
     cpu_start = cpu_seconds(pid)
 
+    def seen(kind: str, pod: Pod) -> bool:
+        """Record one event; True once everything waited for has happened."""
+        name = pod.metadata.name
+        if kind == "DELETED":
+            gone.add(name)
+            if len(gone) == pods:
+                all_gone.set()
+                return True
+        elif name not in ready_at and is_ready(pod):
+            ready_at[name] = trio.current_time()
+            if len(ready_at) == pods:
+                all_ready.set()
+        return False
+
     async def follow(task_status: trio.TaskStatus[None]) -> None:
-        listing = client.list(Pod)
-        async for _ in listing:
-            pass
-        stream = client.watch(Pod, resource_version=listing.resourceVersion)
-        task_status.started()
-        async with contextlib.aclosing(stream):
-            async for kind, pod in stream:
-                name = pod.metadata.name
-                if kind == "DELETED":
-                    gone.add(name)
-                    if len(gone) == pods:
-                        all_gone.set()
-                        return
-                elif name not in ready_at and is_ready(pod):
-                    ready_at[name] = trio.current_time()
-                    if len(ready_at) == pods:
-                        all_ready.set()
+        """List+watch, relisting when the watch falls behind the history (410), as any
+        informer does."""
+        started = False
+        while True:
+            listing = client.list(Pod)
+            present = set()
+            async for pod in listing:
+                present.add(pod.metadata.name)
+                seen("MODIFIED", pod)
+            for name in set(created_at) - present:
+                if seen("DELETED", Pod(metadata=ObjectMeta(name=name))):
+                    return
+            if not started:
+                task_status.started()
+                started = True
+            stream = client.watch(Pod, resource_version=listing.resourceVersion)
+            try:
+                async with contextlib.aclosing(stream):
+                    async for kind, pod in stream:
+                        if seen(kind, pod):
+                            return
+            except ApiError as exc:
+                if exc.status.code != 410:
+                    raise
+                relists[0] += 1
 
     async def create(i: int, limit: trio.CapacityLimiter) -> None:
         name = f"bench-{i:05d}"
@@ -164,6 +187,7 @@ async def measure(pid: int, kubeconfig: Path, pods: int, concurrency: int, nodes
         f"(deletecollection to last DELETED: {delete_end - delete_begin:.2f} s)"
     )
     print(f"sim CPU time:      {cpu_create:.2f} s for create -> Ready")
+    print(f"watch relists:     {relists[0]} (the watch fell behind the retained history)")
     print(f"sim peak RSS:      {rss_loaded:.0f} MiB with {pods} pods (idle {rss_idle:.0f} MiB)")
 
 

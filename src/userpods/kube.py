@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 import httpx2
 import trio
 from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.config.client_adapter import verify_cluster
 from lightkube.core.resource import NamespacedResource
 from lightkube.types import CascadeType, PatchType
 
@@ -322,6 +323,19 @@ class Kube:
                 await trio.sleep(delay)
 
 
+def _pooled_transport(config: KubeConfig) -> httpx2.AsyncHTTPTransport:
+    """The HTTP transport, with a connection pool as wide as the daemon's concurrency.
+
+    httpx's default keeps 20 idle connections: with more flows than that in flight, every
+    extra request would pay a fresh TLS handshake. The TLS set-up is lightkube's own.
+    """
+    single = config.get()
+    assert single is not None and single.user is not None
+    verify = verify_cluster(single.cluster, single.user, single.abs_file)
+    limits = httpx2.Limits(max_connections=256, max_keepalive_connections=128)
+    return httpx2.AsyncHTTPTransport(verify=verify, limits=limits)
+
+
 @contextlib.asynccontextmanager
 async def open_kube(
     config: KubeConfig, namespace: str, policy: RetryPolicy | None = None
@@ -333,6 +347,7 @@ async def open_kube(
         namespace=namespace,
         timeout=httpx2.Timeout(policy.call_timeout, read=policy.call_timeout),
         field_manager="userpods",
+        transport=_pooled_transport(config),
     )
     try:
         yield Kube(client, namespace, policy)

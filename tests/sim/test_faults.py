@@ -388,6 +388,25 @@ async def test_watch_cut_after(
             pass
 
 
+async def test_watch_cut_after_applies_to_open_streams(
+    sim: SimCluster, kube: AsyncClient, http: httpx2.AsyncClient
+) -> None:
+    """Setting watch_cut_after closes the streams already open, not only new ones."""
+    await kube.create(quiet_pod("w1"))
+    events: list[dict[str, Any]] = []
+
+    async def watch() -> None:
+        events.extend(await read_watch(http, "timeoutSeconds=60"))
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            while sim.api.counters.watches_open["pods"] == 0:  # the stream is open
+                await trio.lowlevel.checkpoint()
+            await set_faults(http, watch_cut_after=0.2)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "w1")]
+
+
 async def test_lightkube_watch_resumes_after_a_cut(
     sim: SimCluster, kube: AsyncClient, http: httpx2.AsyncClient
 ) -> None:

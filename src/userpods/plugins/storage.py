@@ -108,15 +108,24 @@ class UserStorage:
         if owner is not None and owner != ctx.user_id:
             raise StepFailed(f"{what} {obj.metadata.name} belongs to another user")
 
+    async def _usable(self, ctx: PodContext, cache: Any, obj: Any, what: str) -> Any:
+        """``obj`` if it can be used for this user's storage; None when it must be made (it
+        does not exist, or was being deleted and now is gone)."""
+        if obj is None:
+            return None
+        self._check_owner(obj, ctx, what)
+        if obj.metadata and obj.metadata.deletionTimestamp:
+            name = obj.metadata.name
+            await cache.wait_for(name, lambda o: o is None)
+            return None
+        return obj
+
     async def _ensure_volume(self, ctx: PodContext, name: str) -> None:
-        volume = ctx.cache.volumes.get(name)
-        if volume is None:
-            volume = await ctx.kube.get(PersistentVolume, name, namespaced=False)
-        if volume is not None:
-            self._check_owner(volume, ctx, "volume")
-            if volume.metadata and volume.metadata.deletionTimestamp:
-                await ctx.cache.volumes.wait_for(name, lambda v: v is None)
-                volume = None
+        # Not in the cache yet (just made elsewhere)? Ask: volumes are cluster-wide.
+        found = ctx.cache.volumes.get(name) or await ctx.kube.get(
+            PersistentVolume, name, namespaced=False
+        )
+        volume = await self._usable(ctx, ctx.cache.volumes, found, "volume")
         if volume is None:
             created = await ctx.kube.create(
                 PersistentVolume(
@@ -173,12 +182,7 @@ class UserStorage:
             ctx.cache.volumes.observe(patched)
 
     async def _ensure_claim(self, ctx: PodContext, name: str) -> None:
-        claim = ctx.cache.claims.get(name)
-        if claim is not None:
-            self._check_owner(claim, ctx, "claim")
-            if claim.metadata and claim.metadata.deletionTimestamp:
-                await ctx.cache.claims.wait_for(name, lambda c: c is None)
-                claim = None
+        claim = await self._usable(ctx, ctx.cache.claims, ctx.cache.claims.get(name), "claim")
         if claim is None:
             created = await ctx.kube.create(
                 PersistentVolumeClaim(

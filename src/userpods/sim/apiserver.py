@@ -100,6 +100,7 @@ class ApiServer:
         self.kubelet = kubelet
         self.tokens = tokens  # bearer token -> who presents it
         self.authorizer = Authorizer(store)
+        self.faults_changed = trio.Event()  # set when the fault settings change
         self.faults = faults or Faults()
         self.counters = Counters()
         self.options = options or ServerOptions()
@@ -527,6 +528,8 @@ class ApiServer:
 
     def apply_faults(self, settings: FaultSettings) -> None:
         self.faults.update(settings)
+        self.faults_changed.set()
+        self.faults_changed = trio.Event()
         self.store.set_history_limit(settings.history_limit or self.default_history)
 
     def fault_settings(self) -> Obj:

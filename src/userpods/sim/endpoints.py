@@ -32,6 +32,20 @@ def _selects(service: Obj, labels: Any) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
+def _facts(pod: Obj) -> tuple[Any, ...]:
+    """What of a pod its endpoints show: a change elsewhere needs no sync."""
+    meta, status = pod["metadata"], pod.get("status", {})
+    return (
+        meta.get("labels"),
+        meta.get("deletionTimestamp"),
+        status.get("podIP"),
+        status.get("phase"),
+        _is_ready(pod),
+        pod.get("spec", {}).get("nodeName"),
+        pod.get("spec", {}).get("containers"),
+    )
+
+
 def _is_ready(pod: Obj) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
@@ -83,6 +97,9 @@ class EndpointSliceController:
             if labels.get(MANAGED_BY) == CONTROLLER and labels.get(SERVICE_NAME):
                 self._sync(ns, labels[SERVICE_NAME])  # someone else changed ours: restore
         else:
+            new = None if change.type == "DELETED" else change.obj
+            if change.old is not None and new is not None and _facts(change.old) == _facts(new):
+                return  # nothing an endpoint shows changed (most kubelet status writes)
             old_labels = (change.old or {}).get("metadata", {}).get("labels")
             for service in self.store.list(k.SERVICE, ns):
                 if _selects(service, change.obj["metadata"].get("labels")) or _selects(

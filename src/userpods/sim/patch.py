@@ -7,10 +7,10 @@ directives; other lists are replaced, as in a merge patch.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .status import ApiError, bad_request
+from .store import clone
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -40,7 +40,7 @@ _SET_LISTS = {"finalizers"}
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -52,9 +52,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
     if patch.get("$patch") == "delete":
         return None
     result = dict(target) if isinstance(target, dict) else {}
@@ -78,17 +78,17 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
             else:
                 result[key] = merged
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
     return result
 
 
 def _merge_keyed_list(current: list[Any], patch: list[Any], key: str) -> list[Any]:
     if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
-        return [copy.deepcopy(p) for p in patch if not (isinstance(p, dict) and "$patch" in p)]
+        return [clone(p) for p in patch if not (isinstance(p, dict) and "$patch" in p)]
     result = list(current)
     for item in patch:
         if not isinstance(item, dict) or key not in item:
-            result.append(copy.deepcopy(item))
+            result.append(clone(item))
             continue
         index = next(
             (i for i, c in enumerate(result) if isinstance(c, dict) and c.get(key) == item[key]),
@@ -98,7 +98,7 @@ def _merge_keyed_list(current: list[Any], patch: list[Any], key: str) -> list[An
             if index is not None:
                 del result[index]
         elif index is None:
-            result.append(copy.deepcopy(item))
+            result.append(clone(item))
         else:
             result[index] = strategic_merge_patch(result[index], item)
     return result
@@ -127,7 +127,7 @@ def json_patch(target: Any, operations: Any) -> Any:
     """RFC 6902 (add, remove, replace, move, copy, test)."""
     if not isinstance(operations, list):
         raise bad_request("json patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = clone(target)
     for op in operations:
         try:
             doc = _apply_op(doc, op)
@@ -147,21 +147,21 @@ def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
         return doc
     if kind in ("move", "copy"):
         source = _pointer(op.get("from", ""))
-        value = copy.deepcopy(_resolve(doc, source))
+        value = clone(_resolve(doc, source))
         if kind == "move":
             doc = _apply_op(doc, {"op": "remove", "path": op["from"]})
         return _apply_op(doc, {"op": "add", "path": op["path"], "value": value})
     if not parts:
         if kind in ("add", "replace"):
-            return copy.deepcopy(op.get("value"))
+            return clone(op.get("value"))
         raise ValueError("cannot remove the whole document")
     parent = _resolve(doc, parts[:-1])
     last = parts[-1]
     if kind == "add":
         if isinstance(parent, list):
-            parent.insert(len(parent) if last == "-" else int(last), copy.deepcopy(op["value"]))
+            parent.insert(len(parent) if last == "-" else int(last), clone(op["value"]))
         else:
-            parent[last] = copy.deepcopy(op["value"])
+            parent[last] = clone(op["value"])
     elif kind == "remove":
         if isinstance(parent, list):
             del parent[int(last)]
@@ -169,10 +169,10 @@ def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
             del parent[last]
     elif kind == "replace":
         if isinstance(parent, list):
-            parent[int(last)] = copy.deepcopy(op["value"])
+            parent[int(last)] = clone(op["value"])
         else:
             _resolve(parent, [last])
-            parent[last] = copy.deepcopy(op["value"])
+            parent[last] = clone(op["value"])
     else:
         raise ValueError(f"unknown json patch operation {kind!r}")
     return doc

@@ -12,7 +12,6 @@ controller's write looks to watchers exactly like a client's.
 from __future__ import annotations
 
 import base64
-import copy
 import ipaddress
 import random
 import uuid
@@ -33,7 +32,7 @@ from .status import (
     invalid_error,
     not_found_error,
 )
-from .store import Store
+from .store import Store, clone
 from .timefmt import later, now, rfc3339
 from .validation import apply_defaults, validate, validate_update
 
@@ -159,7 +158,7 @@ class Registry:
                 if sent_version != kind.api_version
                 else f'{sent_kind} in version "{kind.version}" cannot be handled as a {kind.kind}'
             )
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         obj.pop("kind", None)
         obj.pop("apiVersion", None)
         if not isinstance(obj.get("metadata", {}), dict):
@@ -410,7 +409,7 @@ class Registry:
         dry_run: bool = False,
     ) -> Obj:
         old = self.get(kind, namespace, name)
-        current = {"kind": kind.kind, "apiVersion": kind.api_version, **copy.deepcopy(old)}
+        current = {"kind": kind.kind, "apiVersion": kind.api_version, **clone(old)}
         patched = patches.apply_patch(content_type, current, body)
         if not isinstance(patched, dict):
             raise bad_request("the patch produced something other than an object")
@@ -426,17 +425,17 @@ class Registry:
         old_meta = old["metadata"]
         if subresource == "status":
             # The status subresource writes status only.
-            new = {**copy.deepcopy(old), "status": new.get("status", {})}
+            new = {**clone(old), "status": new.get("status", {})}
             meta = new["metadata"]
         elif subresource not in (None, "finalize"):
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
         else:
             if kind.has_status and "status" in old and kind not in (k.NAMESPACE,):
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = clone(old["status"])
             elif kind is k.NAMESPACE:
-                new["status"] = copy.deepcopy(old.get("status", {}))
+                new["status"] = clone(old.get("status", {}))
                 if subresource != "finalize":
-                    new["spec"] = copy.deepcopy(old.get("spec", {}))
+                    new["spec"] = clone(old.get("spec", {}))
             for fixed in (
                 "uid",
                 "creationTimestamp",
@@ -514,7 +513,7 @@ class Registry:
         old = self.store.get(kind, namespace, name)
         if old is None:
             return None
-        new = copy.deepcopy(old)
+        new = clone(old)
         if change(new) is False or new == old:
             return old
         return self._store_update(kind, old, new, subresource=subresource, dry_run=False)
@@ -540,7 +539,7 @@ class Registry:
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
             raise conflict(kind.plural, kind.group, name)
-        new = copy.deepcopy(old)
+        new = clone(old)
         new_meta = new["metadata"]
         finalizers = list(new_meta.get("finalizers") or [])
         policy = options.propagation
@@ -703,7 +702,7 @@ def bind_pod(registry: Registry, namespace: str, name: str, node: str) -> Obj:
             "Conflict",
             {"name": name, "kind": "pods"},
         )
-    new = copy.deepcopy(pod)
+    new = clone(pod)
     new["spec"]["nodeName"] = node
     _set_condition(new.setdefault("status", {}), "PodScheduled", "True")
     return registry.store.put(k.POD, new, created=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -20,6 +20,7 @@ from .kinds import Kind
 from .status import expired
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +45,19 @@ class Change:
                 with_type(self.kind, self.obj), separators=(",", ":")
             ).encode()
         return self._encoded
+
+
+def clone(value: T) -> T:
+    """A deep copy of JSON-like data (dicts, lists, scalars): what objects are made of here.
+
+    Several times faster than ``copy.deepcopy``, which the simulated cluster would otherwise
+    spend most of its time in (every write copies an object).
+    """
+    if isinstance(value, dict):
+        return {key: clone(item) for key, item in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [clone(item) for item in value]  # type: ignore[return-value]
+    return value
 
 
 def with_type(kind: Kind, obj: Obj) -> Obj:

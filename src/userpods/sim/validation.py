@@ -8,7 +8,6 @@ object (immutable fields).
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from typing import Any
 
@@ -32,6 +31,7 @@ from .status import (
     too_long,
     unsupported,
 )
+from .store import clone
 from .timefmt import rfc3339
 
 Obj = dict[str, Any]
@@ -855,7 +855,7 @@ _POD_MUTABLE = (
 
 
 def _pod_spec_without_mutable(spec: Obj) -> Obj:
-    spec = copy.deepcopy(spec)
+    spec = clone(spec)
     for key in _POD_MUTABLE:
         spec.pop(key, None)
     for c in _list(spec.get("containers")) + _list(spec.get("initContainers")):

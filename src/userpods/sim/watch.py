@@ -129,9 +129,6 @@ class WatchStream:
         timeout = req.int_param("timeoutSeconds")
         # 0 (or unset) is the default: minRequestTimeout (30 min) times [1, 2), as the apiserver.
         limit = float(timeout) if timeout else random.uniform(1800, 3600)
-        cut = self.server.faults.settings.watch_cut_after
-        if cut is not None:
-            limit = min(limit, cut)
         resource = self.kind.plural
         counters = self.server.counters
         counters.watches_open[resource] += 1
@@ -140,7 +137,8 @@ class WatchStream:
             await start_stream(send)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-                with trio.move_on_after(limit):
+                with trio.move_on_after(limit) as window:
+                    nursery.start_soon(self._cut_when_faulted, window)
                     await self._stream(send, rv_param, initial_events, bookmarks)
                 nursery.cancel_scope.cancel()
             with trio.move_on_after(1) as cleanup:
@@ -150,6 +148,16 @@ class WatchStream:
             pass  # the client went away
         finally:
             counters.watches_open[resource] -= 1
+
+    async def _cut_when_faulted(self, window: trio.CancelScope) -> None:
+        """Apply ``watch_cut_after`` to this stream, also when it is set while it runs."""
+        started = trio.current_time()
+        while True:
+            changed = self.server.faults_changed
+            cut = self.server.faults.settings.watch_cut_after
+            if cut is not None:
+                window.deadline = min(window.deadline, started + cut)
+            await changed.wait()
 
     async def _stream(
         self, send: Send, rv_param: str, initial_events: bool, bookmarks: bool
