@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from lightkube import AsyncClient
@@ -94,7 +93,3 @@ async def make_operator_claims(kube: AsyncClient, names: set[str]) -> None:
                 ),
             )
         )
-
-
-async def names(kube: AsyncClient, kind: Any, **kwargs: Any) -> list[str]:
-    return sorted([o.metadata.name async for o in kube.list(kind, **kwargs)])

@@ -16,28 +16,32 @@ import trio
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 
-from tests.e2e.api_helpers import (
+from tests.e2e.conftest import Stack
+from tests.e2e.helpers import (
     SLOW_READY,
     SLOW_START,
     assert_error,
     assert_json,
     assert_nothing_made,
     base_name,
-    cluster_pods,
     container,
     create,
     create_ready,
     delete,
     delete_all,
     get_pods,
+    hold,
     leftovers,
+    listed,
+    manifest_url,
+    names_of,
     pod_manifest,
-    pod_names,
+    release,
     wait_pod,
+    wait_terminating,
     watch_create,
     watch_delete,
 )
-from tests.e2e.conftest import Stack
 from userpods import naming
 
 USER = "fror@dtu.dk"
@@ -51,7 +55,7 @@ def is_ready(pod: Pod) -> bool:
 
 async def test_get_pods_reply_shape(stack: Stack, api: Any, kube: AsyncClient) -> None:
     assert await get_pods(api, USER) == []
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     name = await create_ready(api, url, USER)
     [info] = await get_pods(api, USER)
     pod = await kube.get(Pod, name)
@@ -74,7 +78,7 @@ async def test_get_pods_reply_shape(stack: Stack, api: Any, kube: AsyncClient) -
 
 
 async def test_create_pod_reply_and_pod(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    url = stack.manifests.manifest("testing-2023", "python_worker.yaml")
+    url = manifest_url(stack, "python_worker.yaml")
     reply = await api("/create_pod", {"yaml_url": url, "user_id": USER, "settings": {}})
     assert assert_json(reply) == {"pod_name": base_name("worker", USER)}
     pod = await kube.get(Pod, base_name("worker", USER))
@@ -105,7 +109,7 @@ async def test_watch_create_long_polls_until_ready(
 
 
 async def test_watch_create_answers_false_when_the_creation_fails(stack: Stack, api: Any) -> None:
-    url = stack.manifests.manifest("testing-2023", "test_fail_start.yaml")
+    url = manifest_url(stack, "test_fail_start.yaml")
     name = await create(api, url, USER)
     with trio.fail_after(10):
         assert not await watch_create(api, USER, name)
@@ -133,10 +137,10 @@ async def test_watch_create_answers_false_when_deleted_while_creating(
 
 
 async def test_delete_and_watch_delete_long_poll(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     name = await create_ready(api, url, USER)
     # A finalizer holds the pod in Terminating, so the deletion stays in flight until we let go.
-    await kube.patch(Pod, name, {"metadata": {"finalizers": ["test.example/hold"]}})
+    await hold(kube, name)
     assert assert_json(await delete(api, USER, name)) == {"requested": True}
     answers: list[bool] = []
     async with trio.open_nursery() as nursery:
@@ -146,22 +150,22 @@ async def test_delete_and_watch_delete_long_poll(stack: Stack, api: Any, kube: A
 
         nursery.start_soon(watch)
         with trio.fail_after(5):
-            await wait_pod(kube, name, lambda _, p: p.metadata.deletionTimestamp is not None)
+            await wait_terminating(kube, name)
         [info] = await get_pods(api, USER)
         assert info["status"] == "Deleting"
         assert not await watch_create(api, USER, name)  # a pod being deleted is not ready
         # asking again while the deletion runs is fine
         assert assert_json(await delete(api, USER, name)) == {"requested": True}
         assert answers == []  # still long-polling
-        await kube.patch(Pod, name, {"metadata": {"finalizers": None}})
+        await release(kube, name)
     assert answers == [True]
     assert await get_pods(api, USER) == []
-    assert await cluster_pods(kube) == []
+    assert await names_of(kube, Pod) == []
     assert await watch_delete(api, USER, name)  # nothing in flight, no such pod: true
 
 
 async def test_delete_all_user(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    ubuntu = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    ubuntu = manifest_url(stack, "ubuntu_sciencedata.yaml")
     slow = stack.manifests.put("slow.yaml", pod_manifest("slow", container("c", SLOW_START)))
     ready = await create_ready(api, ubuntu, USER)
     creating = await create(api, slow, USER)  # still creating: delete_all_user ends it too
@@ -170,23 +174,21 @@ async def test_delete_all_user(stack: Stack, api: Any, kube: AsyncClient) -> Non
         assert await delete_all(api, USER)
     assert await get_pods(api, USER) == []
     assert await leftovers(kube, USER) == []
-    left = [p.metadata.name for p in await cluster_pods(kube) if p.metadata]
+    left = await names_of(kube, Pod)
     assert left == [kept]
     assert ready not in left and creating not in left
     assert await watch_delete(api, USER, ready)
     assert not await watch_create(api, USER, creating)
-    assert await pod_names(api, OTHER) == {kept}
+    assert set(await listed(api, OTHER)) == {kept}
     assert await delete_all(api, USER)  # nothing left: still true
     assert await delete_all(api, "nobody-at-all")
 
 
 async def test_clean_all_unused(stack: Stack, api: Any, kube: AsyncClient) -> None:
     assert assert_json(await api("/clean_all_unused", {})) == {}
-    name = await create_ready(
-        api, stack.manifests.manifest("testing-2023", "python_worker.yaml"), USER
-    )
+    name = await create_ready(api, manifest_url(stack, "python_worker.yaml"), USER)
     assert assert_json(await api("/clean_all_unused", {})) == {}
-    assert await pod_names(api, USER) == {name}  # pods in use stay
+    assert set(await listed(api, USER)) == {name}  # pods in use stay
     assert await watch_create(api, USER, name)
     # no body at all is fine too
     async with httpx2.AsyncClient() as client:
@@ -266,8 +268,8 @@ async def test_healthz_and_readyz(stack: Stack, api: Any) -> None:
 
 async def test_many_users_at_once(stack: Stack, api: Any, kube: AsyncClient) -> None:
     """15 users create 2 pods each at once; each sees exactly theirs; all delete at once."""
-    ubuntu = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
-    worker = stack.manifests.manifest("testing-2023", "python_worker.yaml")
+    ubuntu = manifest_url(stack, "ubuntu_sciencedata.yaml")
+    worker = manifest_url(stack, "python_worker.yaml")
     users = [f"user{i}@uni{i % 4}.dk" for i in range(15)]
     made: dict[str, set[str]] = {user: set() for user in users}
 
@@ -285,7 +287,7 @@ async def test_many_users_at_once(stack: Stack, api: Any, kube: AsyncClient) -> 
         assert {i["pod_name"] for i in infos} == made[user]
         assert {i["owner"] for i in infos} == {user}
         assert all(i["status"].startswith("Running:") for i in infos), infos
-    assert len(await cluster_pods(kube)) == 30
+    assert len(await names_of(kube, Pod)) == 30
     results: dict[str, bool] = {}
 
     async def remove(user: str) -> None:

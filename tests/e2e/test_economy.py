@@ -10,16 +10,20 @@ import httpx2
 import trio
 from lightkube import AsyncClient
 
-from tests.e2e.checks import (
+from tests.e2e.conftest import Stack
+from tests.e2e.helpers import (
+    SLOW_READY,
     assert_accounted,
+    assert_json,
     create,
+    delete,
     eventually,
     listed,
-    pod_doc,
+    pod_manifest,
+    serve,
     watch_create,
     watch_delete,
 )
-from tests.e2e.conftest import Stack
 from userpods.sim import FaultSettings
 
 KINDS = ("pods", "services", "ingresses", "persistentvolumeclaims", "persistentvolumes")
@@ -40,16 +44,18 @@ async def test_one_watch_per_kind(stack: Stack, api: Any, kube: AsyncClient) -> 
     """Ten creations in flight share the daemon's five watches; waiting for Ready opens none."""
     assert _open_watches(stack) == dict.fromkeys(KINDS, 1)
     stack.sim.api.counters.reset()
-    docs = [pod_doc(f"slow{i}", "registry.test/slow-ready:1") for i in range(2)]
+    urls = [
+        serve(stack, pod_manifest(f"slow{i}", image=SLOW_READY, restart="Never")) for i in range(2)
+    ]
     names: list[tuple[str, str]] = []
 
-    async def create_for(user: str, doc: dict[str, Any]) -> None:
-        names.append((user, await create(stack, api, user, doc)))
+    async def create_for(user: str, url: str) -> None:
+        names.append((user, await create(api, url, user)))
 
     async with trio.open_nursery() as nursery:
         for user in USERS:
-            for doc in docs:
-                nursery.start_soon(create_for, user, doc)
+            for url in urls:
+                nursery.start_soon(create_for, user, url)
     assert len(stack.daemon.creating) == 10  # all in flight (Ready takes 2 s)
     assert _open_watches(stack) == dict.fromkeys(KINDS, 1)
 
@@ -73,8 +79,9 @@ async def test_one_watch_per_kind(stack: Stack, api: Any, kube: AsyncClient) -> 
 async def test_reads_make_no_api_call(stack: Stack, api: Any) -> None:
     """get_pods, get_podip_owner and watch_* of settled pods are answered from memory."""
     pods = {}
+    url = serve(stack, pod_manifest("app", restart="Never"))
     for user in USERS[:2]:
-        name = await create(stack, api, user, pod_doc("app", "registry.test/app:1"))
+        name = await create(api, url, user)
         with trio.fail_after(5):
             assert await watch_create(api, user, name) is True
         pods[user] = (await listed(api, user))[name]
@@ -133,11 +140,11 @@ async def test_retries_hide_a_flaky_api(stack: Stack, api: Any) -> None:
     stack.sim.api.apply_faults(
         FaultSettings(error_rate=0.5, verbs=["create", "patch", "delete"], seed=3, retry_after=0)
     )
-    name = await create(stack, api, user, pod_doc("app", "registry.test/app:1"))
+    url = serve(stack, pod_manifest("app", restart="Never"))
+    name = await create(api, url, user)
     with trio.fail_after(10):
         assert await watch_create(api, user, name) is True
-    reply = await api("/delete_pod", {"user_id": user, "pod_name": name})
-    assert reply.status_code == 200, reply.text
+    assert_json(await delete(api, user, name))
     with trio.fail_after(10):
         assert await watch_delete(api, user, name) is True
     assert await listed(api, user) == {}

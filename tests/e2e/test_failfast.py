@@ -11,50 +11,54 @@ import pytest
 import trio
 from lightkube import AsyncClient
 
-from tests.e2e.checks import (
-    assert_accounted,
+from tests.e2e.conftest import Stack
+from tests.e2e.helpers import (
+    PLAIN,
+    SLOW_START,
+    assert_none_left,
     cluster_pods,
+    container,
     create,
-    listed,
-    pod_doc,
+    pod_manifest,
+    serve,
     watch_create,
     watch_delete,
 )
-from tests.e2e.conftest import Stack
 
 USER = "failfast@dtu.dk"
 
 # name -> (manifest, texts of which the logged reason must contain one)
 FAILURES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "pull": (
-        pod_doc("pull", "registry.test/does-not-exist:1"),
+        pod_manifest("pull", image="registry.test/does-not-exist:1", restart="Never"),
         ("ErrImagePull", "ImagePullBackOff"),
     ),
     "crashloop": (
-        pod_doc("crashloop", "registry.test/crashloop:1", restart="Always"),
+        pod_manifest("crashloop", image="registry.test/crashloop:1", restart="Always"),
         ("CrashLoopBackOff",),
     ),
     "config": (
-        pod_doc(
+        pod_manifest(
             "config",
-            "registry.test/app:1",
-            container={
-                "env": [
-                    {
-                        "name": "FROM_MISSING",
-                        "valueFrom": {"configMapKeyRef": {"name": "no-such-map", "key": "k"}},
-                    }
-                ]
-            },
+            container(
+                "main", PLAIN, FROM_MISSING={"configMapKeyRef": {"name": "no-such-map", "key": "k"}}
+            ),
+            restart="Never",
         ),
         ("CreateContainerConfigError",),
     ),
     "unschedulable": (
-        pod_doc("unschedulable", "registry.test/app:1", spec={"nodeSelector": {"gpu": "h100"}}),
+        pod_manifest("unschedulable", restart="Never", nodeSelector={"gpu": "h100"}),
         ("Unschedulable",),
     ),
-    "exit1": (pod_doc("exit1", "registry.test/test_fail_start:1"), ("exit code 1",)),
-    "exit0": (pod_doc("exit0", "registry.test/test_finish_entrypoint:1"), ("exit code 0",)),
+    "exit1": (
+        pod_manifest("exit1", image="registry.test/test_fail_start:1", restart="Never"),
+        ("exit code 1",),
+    ),
+    "exit0": (
+        pod_manifest("exit0", image="registry.test/test_finish_entrypoint:1", restart="Never"),
+        ("exit code 0",),
+    ),
 }
 
 
@@ -66,25 +70,19 @@ def _failure_logs(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
     ]
 
 
-async def _assert_cleaned_up(api: Any, kube: AsyncClient, name: str) -> None:
-    with trio.fail_after(10):
-        assert await watch_delete(api, USER, name) is True
-    assert await cluster_pods(kube, USER) == {}
-    assert await listed(api, USER) == {}
-    await assert_accounted(api, kube, USER)
-
-
 @pytest.mark.parametrize("case", sorted(FAILURES))
 async def test_fails_fast_and_cleans_up(
     case: str, stack: Stack, api: Any, kube: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="userpods.daemon")
     doc, reasons = FAILURES[case]
-    name = await create(stack, api, USER, doc)
+    name = await create(api, serve(stack, doc), USER)
     assert stack.settings.timeout_create == 15
     with trio.fail_after(5):  # far below timeoutCreate (15 s)
         assert await watch_create(api, USER, name) is False
-    await _assert_cleaned_up(api, kube, name)
+    with trio.fail_after(10):
+        assert await watch_delete(api, USER, name) is True
+    await assert_none_left(api, kube, USER)
     messages = _failure_logs(caplog, name)
     assert any(reason in m for m in messages for reason in reasons), messages
 
@@ -96,11 +94,14 @@ async def test_timeout_cleans_up(
     await stack.restart(timeoutCreate="1s")
     caplog.set_level(logging.WARNING, logger="userpods.daemon")
     started = trio.current_time()
-    name = await create(stack, api, USER, pod_doc("slow", "registry.test/slow-start:1"))
+    url = serve(stack, pod_manifest("slow", image=SLOW_START, restart="Never"))
+    name = await create(api, url, USER)
     assert name in await cluster_pods(kube, USER)
     with trio.fail_after(5):
         assert await watch_create(api, USER, name) is False
     assert trio.current_time() - started >= 0.9  # not before the timeout
-    await _assert_cleaned_up(api, kube, name)
+    with trio.fail_after(10):
+        assert await watch_delete(api, USER, name) is True
+    await assert_none_left(api, kube, USER)
     messages = _failure_logs(caplog, name)
     assert any("within 1s" in m for m in messages), messages

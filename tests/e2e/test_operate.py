@@ -15,13 +15,16 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRole, Role
 from lightkube.types import PatchType
 
 from tests.e2e.conftest import DAEMON_ACCOUNT, DEPLOY_DIR, NAMESPACE, Stack
+from tests.e2e.helpers import (
+    assert_error,
+    create,
+    get_pods,
+    manifest_url,
+    post_create,
+    watch_create,
+)
 
 USER = "fror@dtu.dk"
-
-
-async def create(stack: Stack, api: Any, file: str, user: str = USER) -> Any:
-    url = stack.manifests.manifest("testing-2023", file)
-    return await api("/create_pod", {"yaml_url": url, "user_id": user})
 
 
 async def drop_verb(kube: AsyncClient, resource: str, verb: str) -> None:
@@ -35,8 +38,7 @@ async def drop_verb(kube: AsyncClient, resource: str, verb: str) -> None:
 
 
 async def test_the_daemon_runs_as_its_service_account(stack: Stack, api: Any) -> None:
-    reply = await create(stack, api, "ubuntu_sciencedata.yaml")
-    assert reply.status_code == 200
+    await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
     counters = stack.sim.api.counters.snapshot()
     assert counters["requests"]["create"]["pods"] >= 1
     # The sim saw the service account's token, not the admin's.
@@ -50,9 +52,8 @@ async def test_a_verb_missing_from_the_role_fails_with_403(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
     await drop_verb(kube, "pods", "create")
-    reply = await create(stack, api, "ubuntu_sciencedata.yaml")
-    assert reply.status_code == 502
-    error = reply.json()["error"]
+    reply = await post_create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
+    error = assert_error(reply, 502)
     assert "forbidden" in error and 'cannot create resource "pods"' in error, error
 
 
@@ -61,10 +62,9 @@ async def test_a_missing_exec_right_fails_the_token_step(
 ) -> None:
     await drop_verb(kube, "pods/exec", "create")
     await stack.restart(tokenCopyTimeout="0.5s")
-    name = (await create(stack, api, "ubuntu_sciencedata.yaml")).json()["pod_name"]
+    name = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
     with trio.fail_after(10):
-        reply = await api("/watch_create_pod", {"user_id": USER, "pod_name": name})
-    assert reply.json() == {"ready": False}
+        assert await watch_create(api, USER, name) is False
 
 
 async def test_a_missing_volume_right_fails_the_storage_step(
@@ -84,11 +84,9 @@ async def test_a_missing_volume_right_fails_the_storage_step(
         },
         patch_type=PatchType.MERGE,
     )
-    url = stack.manifests.manifest("testing-2023", "caddy_sciencedata.yaml")
-    name = (await api("/create_pod", {"yaml_url": url, "user_id": USER})).json()["pod_name"]
+    name = await create(api, manifest_url(stack, "caddy_sciencedata.yaml"), USER)
     with caplog.at_level(logging.WARNING, logger="userpods.daemon"), trio.fail_after(10):
-        reply = await api("/watch_create_pod", {"user_id": USER, "pod_name": name})
-    assert reply.json() == {"ready": False}
+        assert await watch_create(api, USER, name) is False
     failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert any(
         "step user-storage" in m and 'cannot create resource "persistentvolumes"' in m
@@ -97,15 +95,12 @@ async def test_a_missing_volume_right_fails_the_storage_step(
 
 
 async def test_metrics_after_a_few_creations(stack: Stack, api: Any) -> None:
-    names = []
-    for file in ("ubuntu_sciencedata.yaml", "python_worker.yaml", "test_fail_start.yaml"):
-        names.append((await create(stack, api, file)).json()["pod_name"])
+    files = ("ubuntu_sciencedata.yaml", "python_worker.yaml", "test_fail_start.yaml")
+    names = [await create(api, manifest_url(stack, file), USER) for file in files]
     with trio.fail_after(10):
-        outcomes = [
-            (await api("/watch_create_pod", {"user_id": USER, "pod_name": n})).json() for n in names
-        ]
-    assert [o["ready"] for o in outcomes] == [True, True, False]
-    await api("/get_pods", {"user_id": USER})
+        outcomes = [await watch_create(api, USER, n) for n in names]
+    assert outcomes == [True, True, False]
+    await get_pods(api, USER)
     reply = await api("/metrics")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")

@@ -11,7 +11,8 @@ import trio
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Pod, Service
 
-from tests.e2e.api_helpers import (
+from tests.e2e.conftest import Stack
+from tests.e2e.helpers import (
     SLOW_START,
     assert_error,
     assert_json,
@@ -21,13 +22,15 @@ from tests.e2e.api_helpers import (
     delete,
     delete_all,
     get_pods,
+    hold,
+    listed,
+    manifest_url,
     pod_manifest,
-    pod_names,
-    wait_pod,
+    release,
+    wait_terminating,
     watch_create,
     watch_delete,
 )
-from tests.e2e.conftest import Stack
 from userpods import naming
 
 ALICE = "alice@dtu.dk"
@@ -37,7 +40,7 @@ LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 
 def ubuntu(stack: Stack) -> str:
-    return stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    return manifest_url(stack, "ubuntu_sciencedata.yaml")
 
 
 async def test_watch_create_pod_ownership(stack: Stack, api: Any) -> None:
@@ -64,17 +67,17 @@ async def test_watch_delete_pod_ownership(stack: Stack, api: Any, kube: AsyncCli
         assert not await watch_delete(api, ALICE, name)  # hers, and not being deleted
         assert await watch_delete(api, BOB, name)  # not Bob's: as if it did not exist
         assert await watch_delete(api, ALICE, "ubuntu-nosuchpod")
-    assert await pod_names(api, ALICE) == {name}  # asking deleted nothing
+    assert set(await listed(api, ALICE)) == {name}  # asking deleted nothing
     # While her deletion is in flight (a finalizer holds the pod), Bob still gets the
     # answer for a pod that does not exist, at once.
-    await kube.patch(Pod, name, {"metadata": {"finalizers": ["test.example/hold"]}})
+    await hold(kube, name)
     assert assert_json(await delete(api, ALICE, name)) == {"requested": True}
     with trio.fail_after(5):
-        await wait_pod(kube, name, lambda _, p: p.metadata.deletionTimestamp is not None)
+        await wait_terminating(kube, name)
     with trio.fail_after(2):
         assert await watch_delete(api, BOB, name)
         assert not await watch_create(api, BOB, name)
-    await kube.patch(Pod, name, {"metadata": {"finalizers": None}})
+    await release(kube, name)
     with trio.fail_after(5):
         assert await watch_delete(api, ALICE, name)
 
@@ -95,7 +98,7 @@ async def test_deleting_another_users_pod_fails_like_a_missing_pod(
     pod = await kube.get(Pod, name)
     assert pod.metadata is not None and pod.metadata.deletionTimestamp is None
     assert await watch_create(api, ALICE, name)
-    assert await pod_names(api, ALICE) == {name}
+    assert set(await listed(api, ALICE)) == {name}
     # the other calls about it answer as for a missing pod too
     for path in ("/watch_create_pod", "/watch_delete_pod"):
         theirs = await api(path, {"user_id": BOB, "pod_name": name})
@@ -103,15 +106,15 @@ async def test_deleting_another_users_pod_fails_like_a_missing_pod(
         assert (theirs.status_code, theirs.text) == (absent.status_code, absent.text)
     # Bob deleting all his pods leaves hers alone
     assert await delete_all(api, BOB)
-    assert await pod_names(api, ALICE) == {name}
+    assert set(await listed(api, ALICE)) == {name}
 
 
 async def test_get_pods_shows_only_the_callers_pods(stack: Stack, api: Any) -> None:
-    worker = stack.manifests.manifest("testing-2023", "python_worker.yaml")
+    worker = manifest_url(stack, "python_worker.yaml")
     alices = {await create_ready(api, ubuntu(stack), ALICE), await create_ready(api, worker, ALICE)}
     bobs = {await create_ready(api, ubuntu(stack), BOB)}
-    assert await pod_names(api, ALICE) == alices
-    assert await pod_names(api, BOB) == bobs
+    assert set(await listed(api, ALICE)) == alices
+    assert set(await listed(api, BOB)) == bobs
     assert {i["owner"] for i in await get_pods(api, ALICE)} == {ALICE}
     assert {i["owner"] for i in await get_pods(api, BOB)} == {BOB}
     for other in ("alice", "alice@dtu.d", "alice@dtu.dk.evil", "lice@dtu.dk", "bob@ku.dk0"):
@@ -133,7 +136,7 @@ async def test_user_ids_the_original_confused(stack: Stack, api: Any, kube: Asyn
                 nursery.start_soon(make, user)
     assert len(set(names.values())) == len(users), names
     for user in users:
-        assert await pod_names(api, user) == {names[user]}, user
+        assert set(await listed(api, user)) == {names[user]}, user
         pod = await kube.get(Pod, names[user])
         assert pod.metadata is not None and pod.metadata.annotations is not None
         assert pod.metadata.annotations[naming.ANNOTATION_OWNER] == user
@@ -152,7 +155,7 @@ async def test_user_ids_the_original_confused(stack: Stack, api: Any, kube: Asyn
     assert await delete_all(api, "a.b@c.dk")
     assert await get_pods(api, "a.b@c.dk") == []
     for user in users[1:]:
-        assert await pod_names(api, user) == {names[user]}, user
+        assert set(await listed(api, user)) == {names[user]}, user
 
 
 async def test_long_user_ids(stack: Stack, api: Any, kube: AsyncClient) -> None:

@@ -3,7 +3,6 @@ across restarts, and an operator's own plugin installed through the entry-point 
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -13,11 +12,27 @@ from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim, Pod, Service
 from lightkube.resources.networking_v1 import Ingress
-from lightkube.types import PatchType
 
 from tests.e2e.conftest import Stack
-from tests.e2e.resources import make_operator_claims, names
-from userpods.naming import pod_name_candidates, user_string
+from tests.e2e.helpers import (
+    base_name,
+    container,
+    create,
+    delete,
+    delete_all,
+    get_pods,
+    hold,
+    listed,
+    manifest_url,
+    names_of,
+    pod_manifest,
+    release,
+    wait_terminating,
+    watch_create,
+    watch_delete,
+)
+from tests.e2e.resources import make_operator_claims
+from userpods.naming import user_string
 
 USER = "fror@dtu.dk"
 OTHER = "registeredtest7"
@@ -31,59 +46,44 @@ STANDARD = [
 ]
 
 
-async def create(
-    stack: Stack, api: Any, user: str, file: str, era: str = "testing-2023", **extra: Any
-) -> str:
-    url = extra.pop("url", None) or stack.manifests.manifest(era, file)
-    reply = await api("/create_pod", {"yaml_url": url, "user_id": user, **extra})
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["pod_name"])
-
-
-async def ready(api: Any, user: str, name: str) -> bool:
-    reply = await api("/watch_create_pod", {"user_id": user, "pod_name": name})
-    return bool(reply.json()["ready"])
-
-
 async def test_the_original_scenarios(stack: Stack, api: Any, kube: AsyncClient) -> None:
     await make_operator_claims(kube, {"jupyter-sciencedata-v1.0.0"})
     names_by_file: dict[str, list[str]] = {}
     statuses: list[str] = []
     for file in STANDARD:  # two pods per standard manifest for one user
         for _ in range(2):
-            name = await create(stack, api, USER, file)
+            name = await create(api, manifest_url(stack, file), USER)
             names_by_file.setdefault(file, []).append(name)
-            listed = (await api("/get_pods", {"user_id": USER})).json()
-            statuses += [p["status"] for p in listed if p["pod_name"] == name]
+            statuses += [p["status"] for p in await get_pods(api, USER) if p["pod_name"] == name]
     assert statuses == ["Creating"] * len(statuses) and len(statuses) == 12
     for file, pods in names_by_file.items():
         assert pods[1] == pods[0] + "-1", file
     with trio.fail_after(20):
         for pods in names_by_file.values():
             for name in pods:
-                assert await ready(api, USER, name)
-    listed = {p["pod_name"]: p for p in (await api("/get_pods", {"user_id": USER})).json()}
-    assert sorted(listed) == sorted(n for pods in names_by_file.values() for n in pods)
+                assert await watch_create(api, USER, name)
+    infos = await listed(api, USER)
+    assert sorted(infos) == sorted(n for pods in names_by_file.values() for n in pods)
     for name in names_by_file["ubuntu_sciencedata.yaml"]:
-        assert set(listed[name]["tokens"]) == {"ed25519HostKeyHash", "rsaHostKeyHash"}
-        assert listed[name]["ssh_url"].startswith("ssh://root@")
-        assert listed[name]["k8s_pod_info"]["sshPort"].isdigit()
+        assert set(infos[name]["tokens"]) == {"ed25519HostKeyHash", "rsaHostKeyHash"}
+        assert infos[name]["ssh_url"].startswith("ssh://root@")
+        assert infos[name]["k8s_pod_info"]["sshPort"].isdigit()
     for name in names_by_file["jupyter_sciencedata.yaml"]:
-        assert listed[name]["tokens"]["appendURL"].startswith("?token=")
-        assert listed[name]["url"] == f"https://{name}.{stack.settings.ingress_domain}"
+        assert infos[name]["tokens"]["appendURL"].startswith("?token=")
+        assert infos[name]["url"] == f"https://{name}.{stack.settings.ingress_domain}"
     # Deleting a pod of another user fails, and the pod stays.
     victim = names_by_file["ubuntu_sciencedata.yaml"][0]
-    reply = await api("/delete_pod", {"user_id": OTHER, "pod_name": victim})
+    reply = await delete(api, OTHER, victim)
     assert reply.status_code == 404 and reply.json()["requested"] is False
     assert await kube.get(Pod, victim)
     # delete_all_user leaves no pods, PV, PVC or cache file of that user.
     with trio.fail_after(30):
-        assert (await api("/delete_all_user", {"user_id": USER})).json() == {"deleted": True}
-    assert (await api("/get_pods", {"user_id": USER})).json() == []
+        assert await delete_all(api, USER) is True
+    assert await get_pods(api, USER) == []
     storage = f"user-storage-{user_string(USER)}"
-    assert storage not in await names(kube, PersistentVolumeClaim)
-    assert storage not in await names(kube, PersistentVolume)
-    assert await names(kube, Pod) == []
+    assert storage not in await names_of(kube, PersistentVolumeClaim)
+    assert storage not in await names_of(kube, PersistentVolume)
+    assert await names_of(kube, Pod) == []
     assert list(stack.settings.pod_cache_dir.iterdir()) == []
 
 
@@ -91,45 +91,29 @@ async def test_a_failing_step_is_named_and_cleaned_up(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
     await stack.restart(tokenCopyTimeout="0.3s")
-    url = stack.manifests.put(
-        "no-token.yaml",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "quiet", "annotations": {"sciencedata.dk/copy-token": "nothing"}},
-            "spec": {
-                "containers": [
-                    {"name": "main", "image": "example/quiet", "ports": [{"containerPort": 22}]}
-                ]
-            },
-        },
+    quiet = pod_manifest(
+        "quiet", {**container("main", "example/quiet"), "ports": [{"containerPort": 22}]}
     )
-    name = await create(stack, api, USER, "", url=url)
+    quiet["metadata"]["annotations"] = {"sciencedata.dk/copy-token": "nothing"}
+    name = await create(api, stack.manifests.put("no-token.yaml", quiet), USER)
     # Hold the pod back from removal (as a slow node would) to see what get_pods shows.
-    await kube.patch(
-        Pod, name, {"metadata": {"finalizers": ["test.userpods/hold"]}}, patch_type=PatchType.MERGE
-    )
+    await hold(kube, name)
     with trio.fail_after(10):
-        assert await ready(api, USER, name) is False
-        async with contextlib.aclosing(kube.watch(Pod, fields={"metadata.name": name})) as events:
-            async for _, pod in events:
-                if pod.metadata.deletionTimestamp:
-                    break
-    [info] = (await api("/get_pods", {"user_id": USER})).json()
+        assert await watch_create(api, USER, name) is False
+        await wait_terminating(kube, name)
+    [info] = await get_pods(api, USER)
     assert info["status"] == "Deleting"
     assert info["failure"].startswith("step copy-tokens: could not read /tmp/nothing")
-    await kube.patch(Pod, name, {"metadata": {"finalizers": None}}, patch_type=PatchType.MERGE)
+    await release(kube, name)
     with trio.fail_after(10):
-        assert (await api("/watch_delete_pod", {"user_id": USER, "pod_name": name})).json() == {
-            "deleted": True
-        }
-    assert await names(kube, Service) == []  # the SSH service made before the failure is gone
+        assert await watch_delete(api, USER, name) is True
+    assert await names_of(kube, Service) == []  # the SSH service made before the failure is gone
 
 
 async def test_leftovers_of_an_earlier_pod_are_replaced(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
-    name = pod_name_candidates("ubuntu", USER)[0]
+    name = base_name("ubuntu", USER)
     leftover = await kube.create(
         Service(
             metadata=ObjectMeta(name=f"{name}-ssh", labels={"createdForPod": name}),
@@ -140,9 +124,9 @@ async def test_leftovers_of_an_earlier_pod_are_replaced(
             ),
         )
     )
-    assert await create(stack, api, USER, "ubuntu_sciencedata.yaml") == name
+    assert await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER) == name
     with trio.fail_after(10):
-        assert await ready(api, USER, name)
+        assert await watch_create(api, USER, name)
     service = await kube.get(Service, f"{name}-ssh")
     pod = await kube.get(Pod, name)
     assert service.metadata.uid != leftover.metadata.uid
@@ -153,9 +137,11 @@ async def test_clean_all_unused_removes_orphans_only(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
     await make_operator_claims(kube, {"jupyter-sciencedata-v1.0.0"})
-    keep = await create(stack, api, USER, "jupyter_sciencedata.yaml", era="production-2023")
+    keep = await create(
+        api, manifest_url(stack, "jupyter_sciencedata.yaml", "production-2023"), USER
+    )
     with trio.fail_after(10):
-        assert await ready(api, USER, keep)
+        assert await watch_create(api, USER, keep)
     # Orphans, as a crashed daemon or the original backend could leave them:
     ghost = "ubuntu-ghost"
     await kube.create(
@@ -173,46 +159,46 @@ async def test_clean_all_unused_removes_orphans_only(
     )
     (stack.settings.pod_cache_dir / ghost).write_text(json.dumps({"uid": "x", "tokens": {}}))
     gone_user = "gone@sciencedata.dk"
-    gone = await create(stack, api, gone_user, "jupyter_sciencedata.yaml", era="production-2023")
+    gone = await create(
+        api, manifest_url(stack, "jupyter_sciencedata.yaml", "production-2023"), gone_user
+    )
     with trio.fail_after(10):
-        assert await ready(api, gone_user, gone)
+        assert await watch_create(api, gone_user, gone)
     # The pod vanishes behind the daemon's back (deleted by someone else, daemon down...).
     stack.crash()
     await kube.delete(Pod, gone, grace_period=0)  # a forced delete: gone at once
-    assert gone not in await names(kube, Pod)
+    assert gone not in await names_of(kube, Pod)
     await stack.start()  # start-up runs a clean-up too: wait for it through the request
     with trio.fail_after(20):
         assert (await api("/clean_all_unused", {})).status_code == 200
     storage = f"user-storage-{user_string(gone_user)}"
-    assert storage not in await names(kube, PersistentVolumeClaim)
-    assert storage not in await names(kube, PersistentVolume)
-    assert f"{ghost}-ssh" not in await names(kube, Service)
-    assert "unrelated" in await names(kube, Service)
+    assert storage not in await names_of(kube, PersistentVolumeClaim)
+    assert storage not in await names_of(kube, PersistentVolume)
+    assert f"{ghost}-ssh" not in await names_of(kube, Service)
+    assert "unrelated" in await names_of(kube, Service)
     assert not (stack.settings.pod_cache_dir / ghost).exists()
     # What is in use stays.
     mine = f"user-storage-{user_string(USER)}"
-    assert mine in await names(kube, PersistentVolumeClaim)
-    assert keep in await names(kube, Ingress)
+    assert mine in await names_of(kube, PersistentVolumeClaim)
+    assert keep in await names_of(kube, Ingress)
     assert (stack.settings.pod_cache_dir / keep).exists()
-    [info] = (await api("/get_pods", {"user_id": USER})).json()
+    [info] = await get_pods(api, USER)
     assert info["tokens"] and info["url"]
 
 
 async def test_tokens_survive_a_restart_without_exec(stack: Stack, api: Any) -> None:
-    first = await create(stack, api, USER, "ubuntu_sciencedata.yaml")
-    second = await create(stack, api, USER, "python_worker.yaml")
+    first = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
+    second = await create(api, manifest_url(stack, "python_worker.yaml"), USER)
     with trio.fail_after(10):
-        assert await ready(api, USER, first) and await ready(api, USER, second)
-    before = {
-        p["pod_name"]: p["tokens"] for p in (await api("/get_pods", {"user_id": USER})).json()
-    }
+        assert await watch_create(api, USER, first) and await watch_create(api, USER, second)
+    before = {p["pod_name"]: p["tokens"] for p in await get_pods(api, USER)}
     stack.crash()
     (stack.settings.pod_cache_dir / second).unlink()  # this pod's copy is lost
     stack.sim.api.counters.reset()
     await stack.start()
     with trio.fail_after(10):
         await stack.daemon.settled.wait()  # the start-up copy runs in the background
-    after = {p["pod_name"]: p["tokens"] for p in (await api("/get_pods", {"user_id": USER})).json()}
+    after = {p["pod_name"]: p["tokens"] for p in await get_pods(api, USER)}
     assert after == before
     execs = stack.sim.api.counters.snapshot()["requests"].get("create", {}).get("pods/exec", 0)
     assert execs == 2  # only the pod without a stored copy, one exec per token key
@@ -222,22 +208,22 @@ async def test_an_operators_plugin_is_loaded_and_can_be_disabled(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
     await stack.restart(disabledPlugins=[])
-    on = await create(stack, api, USER, "ubuntu_sciencedata.yaml")
+    on = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
     with trio.fail_after(10):
-        assert await ready(api, USER, on)
+        assert await watch_create(api, USER, on)
     pod = await kube.get(Pod, on)
     assert pod.metadata.labels["example.sciencedata.dk/team"] == "science"
     env = {e.name: e.value for e in pod.spec.containers[0].env}
     assert env["EXAMPLE_PLUGIN"] == "enabled"
-    [info] = (await api("/get_pods", {"user_id": USER})).json()
+    [info] = await get_pods(api, USER)
     assert info["greeting"] == f"hello {USER}"
 
     await stack.restart(disabledPlugins=["example"])
-    off = await create(stack, api, OTHER, "ubuntu_sciencedata.yaml")
+    off = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), OTHER)
     with trio.fail_after(10):
-        assert await ready(api, OTHER, off)
+        assert await watch_create(api, OTHER, off)
     pod = await kube.get(Pod, off)
     assert "example.sciencedata.dk/team" not in (pod.metadata.labels or {})
     assert "EXAMPLE_PLUGIN" not in {e.name for e in pod.spec.containers[0].env}
-    [info] = (await api("/get_pods", {"user_id": OTHER})).json()
+    [info] = await get_pods(api, OTHER)
     assert "greeting" not in info

@@ -17,7 +17,8 @@ import trio
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Pod
 
-from tests.e2e.api_helpers import (
+from tests.e2e.conftest import Stack
+from tests.e2e.helpers import (
     SLOW_START,
     assert_error,
     assert_json,
@@ -29,11 +30,13 @@ from tests.e2e.api_helpers import (
     delete_all,
     env_of,
     get_pods,
+    manifest_url,
+    names_of,
     pod_manifest,
+    post_create,
     watch_create,
     watch_delete,
 )
-from tests.e2e.conftest import Stack
 from userpods import naming
 
 USER = "fror@dtu.dk"
@@ -53,7 +56,7 @@ MANDATORY = ("HOME_SERVER_IP", "HOME_SERVER_HOSTNAME", "SD_UID")
 
 
 async def test_bad_user_ids_are_rejected(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     bad = [
         "",
         "x",  # the regex needs two characters
@@ -120,10 +123,7 @@ async def test_settings_overwrite_only_declared_env(
 async def test_settings_replace_a_value_from(stack: Stack, api: Any, kube: AsyncClient) -> None:
     """A declared variable taken from a missing ConfigMap is replaced by the setting (else the
     pod could not start)."""
-    main = container("main")
-    main["env"] = [
-        {"name": "TOKEN", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}
-    ]
+    main = container("main", TOKEN={"configMapKeyRef": {"name": "absent", "key": "k"}})
     url = stack.manifests.put("valuefrom.yaml", pod_manifest("valuefrom", main))
     name = await create(api, url, USER, {"main": {"TOKEN": "from-settings"}})
     pod = await kube.get(Pod, name)
@@ -136,7 +136,7 @@ async def test_settings_replace_a_value_from(stack: Stack, api: Any, kube: Async
 async def test_real_manifest_settings_and_mandatory_env(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
-    url = stack.manifests.manifest("testing-2023", "python_worker.yaml")
+    url = manifest_url(stack, "python_worker.yaml")
     settings = {
         "worker": {
             "PYTHON_SCRIPT": "print('hi')",
@@ -185,7 +185,7 @@ async def test_mandatory_env_follows_the_caller(stack: Stack, api: Any, kube: As
 async def test_yaml_url_must_be_whitelisted_before_fetching(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
-    good = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    good = manifest_url(stack, "ubuntu_sciencedata.yaml")
     host_as_name = good.replace("127.0.0.1", "localhost")  # the same server, not whitelisted
     for url in (
         "https://raw.githubusercontent.com/deic-dk/pod_manifests/testing/ubuntu_sciencedata.yaml",
@@ -195,8 +195,7 @@ async def test_yaml_url_must_be_whitelisted_before_fetching(
         " " + good,
         "file:///etc/passwd",
     ):
-        body = {"yaml_url": url, "user_id": USER, "settings": {}}
-        message = assert_error(await api("/create_pod", body), 400)
+        message = assert_error(await post_create(api, url, USER), 400)
         assert "whitelist" in message, message
     for url in (None, 42, "", ["x"]):
         body = {"yaml_url": url, "user_id": USER}
@@ -210,7 +209,7 @@ async def test_default_restart_policy_fills_a_missing_one_only(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
     missing = stack.manifests.put("missing.yaml", pod_manifest("missing"))
-    never = stack.manifests.put("never.yaml", pod_manifest("never", restartPolicy="Never"))
+    never = stack.manifests.put("never.yaml", pod_manifest("never", restart="Never"))
     name = await create(api, missing, USER)
     assert (await kube.get(Pod, name)).spec.restartPolicy == "Never"  # type: ignore[union-attr]
     await stack.restart(defaultRestartPolicy="OnFailure")
@@ -223,9 +222,7 @@ async def test_default_restart_policy_fills_a_missing_one_only(
 async def test_local_registry_rewrite_and_pull_secret(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
-    name = await create(
-        api, stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml"), USER
-    )
+    name = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
     pod = await kube.get(Pod, name)
     assert pod.spec is not None
     assert pod.spec.containers[0].image == (
@@ -257,7 +254,7 @@ async def test_local_registry_rewrite_and_pull_secret(
 async def test_pod_names_take_suffixes_while_taken(
     stack: Stack, api: Any, kube: AsyncClient
 ) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     base = base_name("ubuntu", USER)
     names = [await create(api, url, USER) for _ in range(3)]
     assert names == [base, f"{base}-1", f"{base}-2"]
@@ -272,7 +269,7 @@ async def test_pod_names_take_suffixes_while_taken(
 
 
 async def test_concurrent_creations_get_distinct_names(stack: Stack, api: Any) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     base = base_name("ubuntu", USER)
     names: list[str] = []
 
@@ -293,15 +290,14 @@ async def test_no_free_pod_name_is_a_409(stack: Stack, api: Any, kube: AsyncClie
     base = base_name("slow", USER)
     names = [await create(api, url, USER) for _ in range(10)]
     assert names == [base] + [f"{base}-{i}" for i in range(1, 10)]
-    body = {"yaml_url": url, "user_id": USER, "settings": {}}
-    assert "no free pod name" in assert_error(await api("/create_pod", body), 409)
-    assert len([p async for p in kube.list(Pod)]) == 10
+    assert "no free pod name" in assert_error(await post_create(api, url, USER), 409)
+    assert len(await names_of(kube, Pod)) == 10
     with trio.fail_after(10):
         assert await delete_all(api, USER)
 
 
 async def test_labels_and_owner_annotation(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     for user, labels in (
         (USER, {"user": "fror", "domain": "dtu.dk"}),
         ("registeredtest7", {"user": "registeredtest7", "domain": ""}),
@@ -364,7 +360,7 @@ async def test_malformed_bodies(stack: Stack, api: Any, kube: AsyncClient) -> No
 
 
 async def test_wrong_field_types(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
     for path in POST_ENDPOINTS[:-1]:
         for user in (42, None, ["fror@dtu.dk"], {"id": "fror@dtu.dk"}, True):
             body = {"user_id": user, "yaml_url": url, "pod_name": "ubuntu-x"}
@@ -400,13 +396,9 @@ async def test_wrong_field_types(stack: Stack, api: Any, kube: AsyncClient) -> N
 
 
 async def test_unknown_containers_in_settings(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
-    body = {
-        "yaml_url": url,
-        "user_id": USER,
-        "settings": {"ubuntu-jammy": {"SSH_PUBLIC_KEY": "k"}, "jupyter": {"X": "y"}},
-    }
-    message = assert_error(await api("/create_pod", body), 400)
+    url = manifest_url(stack, "ubuntu_sciencedata.yaml")
+    settings = {"ubuntu-jammy": {"SSH_PUBLIC_KEY": "k"}, "jupyter": {"X": "y"}}
+    message = assert_error(await post_create(api, url, USER, settings), 400)
     assert "jupyter" in message and "ubuntu-jammy" in message, message
     await assert_nothing_made(stack, kube)
 
@@ -474,8 +466,7 @@ NOT_PODS: dict[str, tuple[str, str]] = {
 async def test_manifests_that_are_not_one_v1_pod(stack: Stack, api: Any, kube: AsyncClient) -> None:
     for name, (text, expected) in NOT_PODS.items():
         url = stack.manifests.put(name, text)
-        body = {"yaml_url": url, "user_id": USER, "settings": {}}
-        message = assert_error(await api("/create_pod", body), 400)
+        message = assert_error(await post_create(api, url, USER), 400)
         assert expected in message, (name, message)
     await assert_nothing_made(stack, kube)
 
@@ -524,8 +515,7 @@ async def test_manifest_server_failures(stack: Stack, api: Any, kube: AsyncClien
 
     async def attempt(url: str) -> None:
         started = trio.current_time()
-        body = {"yaml_url": url, "user_id": USER, "settings": {}}
-        messages[url] = assert_error(await api("/create_pod", body), 400)
+        messages[url] = assert_error(await post_create(api, url, USER), 400)
         elapsed[url] = trio.current_time() - started
 
     with trio.fail_after(6):
@@ -547,17 +537,16 @@ async def test_unreachable_manifest_server(stack: Stack, api: Any, kube: AsyncCl
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     await stack.restart(whitelistManifestRegex=r"http://127\.0\.0\.1:\d+/")
-    body = {"yaml_url": f"http://127.0.0.1:{port}/pod.yaml", "user_id": USER, "settings": {}}
     with trio.fail_after(5):
-        message = assert_error(await api("/create_pod", body), 400)
+        reply = await post_create(api, f"http://127.0.0.1:{port}/pod.yaml", USER)
+        message = assert_error(reply, 400)
     assert "could not fetch the manifest" in message, message
     await assert_nothing_made(stack, kube)
 
 
 async def test_manifest_kubernetes_rejects(stack: Stack, api: Any, kube: AsyncClient) -> None:
     url = stack.manifests.put("badname.yaml", pod_manifest("badname", container("Bad_Name")))
-    body = {"yaml_url": url, "user_id": USER, "settings": {}}
-    message = assert_error(await api("/create_pod", body), 400)
+    message = assert_error(await post_create(api, url, USER), 400)
     assert message.startswith("Kubernetes rejected the pod:"), message
     assert "spec.containers[0].name" in message and "Bad_Name" in message, message
     await assert_nothing_made(stack, kube)

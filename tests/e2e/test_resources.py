@@ -16,7 +16,16 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim,
 from lightkube.resources.networking_v1 import Ingress
 
 from tests.e2e.conftest import SILO, Stack
-from tests.e2e.resources import Expected, era_manifests, expected, make_operator_claims, names
+from tests.e2e.helpers import (
+    create,
+    delete,
+    get_pods,
+    manifest_url,
+    names_of,
+    watch_create,
+    watch_delete,
+)
+from tests.e2e.resources import Expected, era_manifests, expected, make_operator_claims
 from userpods.naming import user_string
 
 
@@ -27,7 +36,7 @@ def user_for(era: str, index: int) -> str:
 async def check_ready_pod(
     stack: Stack, api: Any, kube: AsyncClient, user: str, name: str, want: Expected
 ) -> None:
-    [info] = (await api("/get_pods", {"user_id": user})).json()
+    [info] = await get_pods(api, user)
     assert info["pod_name"] == name and info["owner"] == user
     assert info["status"].startswith("Running:"), info
     assert info["failure"] == ""
@@ -108,23 +117,16 @@ async def test_every_manifest_reaches_its_end_state_and_leaves_nothing(
 ) -> None:
     wanted = [expected(path) for path in era_manifests(era)]
     await make_operator_claims(kube, {c for w in wanted for c in w.operator_claims})
-    operator_claims = await names(kube, PersistentVolumeClaim)
-    operator_volumes = await names(kube, PersistentVolume)
+    operator_claims = await names_of(kube, PersistentVolumeClaim)
+    operator_volumes = await names_of(kube, PersistentVolume)
     created: dict[str, tuple[str, str, Expected]] = {}
     outcomes: dict[str, bool] = {}
 
     async def run(index: int, want: Expected) -> None:
         user = user_for(era, index)
-        reply = await api(
-            "/create_pod",
-            {"yaml_url": stack.manifests.manifest(era, want.file), "user_id": user, "settings": {}},
-        )
-        assert reply.status_code == 200, (want.file, reply.text)
-        name = reply.json()["pod_name"]
+        name = await create(api, manifest_url(stack, want.file, era), user)
         created[want.file] = (user, name, want)
-        outcomes[want.file] = (
-            await api("/watch_create_pod", {"user_id": user, "pod_name": name})
-        ).json()["ready"]
+        outcomes[want.file] = await watch_create(api, user, name)
 
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
@@ -136,9 +138,8 @@ async def test_every_manifest_reaches_its_end_state_and_leaves_nothing(
             await check_ready_pod(stack, api, kube, user, name, want)
 
     async def remove(user: str, name: str) -> None:
-        await api("/delete_pod", {"user_id": user, "pod_name": name})
-        reply = await api("/watch_delete_pod", {"user_id": user, "pod_name": name})
-        assert reply.json() == {"deleted": True}
+        await delete(api, user, name)
+        assert await watch_delete(api, user, name) is True
 
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
@@ -146,10 +147,10 @@ async def test_every_manifest_reaches_its_end_state_and_leaves_nothing(
                 if want.ready:
                     nursery.start_soon(remove, user, name)
     for user, _, _ in created.values():
-        assert (await api("/get_pods", {"user_id": user})).json() == []
-    assert await names(kube, Pod) == []
-    assert await names(kube, Service) == []
-    assert await names(kube, Ingress) == []
-    assert await names(kube, PersistentVolumeClaim) == operator_claims
-    assert await names(kube, PersistentVolume) == operator_volumes
+        assert await get_pods(api, user) == []
+    assert await names_of(kube, Pod) == []
+    assert await names_of(kube, Service) == []
+    assert await names_of(kube, Ingress) == []
+    assert await names_of(kube, PersistentVolumeClaim) == operator_claims
+    assert await names_of(kube, PersistentVolume) == operator_volumes
     assert list(stack.settings.pod_cache_dir.iterdir()) == []

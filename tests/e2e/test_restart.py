@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,32 +25,42 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from tests.e2e.checks import (
+from tests.e2e.conftest import NAMESPACE, Stack
+from tests.e2e.helpers import (
+    PLAIN,
+    SLOW_READY,
+    SLOW_START,
     assert_accounted,
+    assert_json,
+    assert_none_left,
     cluster_pods,
     create,
+    delete,
     eventually,
+    hold,
     listed,
-    pod_doc,
+    pod_manifest,
+    release,
+    serve,
     wall_clock_past,
     watch_create,
     watch_delete,
 )
-from tests.e2e.conftest import NAMESPACE, Stack
 from userpods.config import describe
 from userpods.daemon import podstate
 
 USER = "crash@dtu.dk"
 OTHER = "crash@ku.dk"
-HOLD = "userpods.test/hold"  # a finalizer that keeps a deleted pod Terminating
 
 
 async def test_creations_resume_after_crash(stack: Stack, api: Any, kube: AsyncClient) -> None:
     """Creations in flight at the crash finish under the next daemon; a reply the crashed
     daemon owed never comes."""
-    slow = [pod_doc(f"slow{i}", "registry.test/slow-ready:1") for i in range(2)]
-    names = {USER: [await create(stack, api, USER, doc) for doc in slow]}
-    names[OTHER] = [await create(stack, api, OTHER, slow[0])]
+    slow = [
+        serve(stack, pod_manifest(f"slow{i}", image=SLOW_READY, restart="Never")) for i in range(2)
+    ]
+    names = {USER: [await create(api, url, USER) for url in slow]}
+    names[OTHER] = [await create(api, slow[0], OTHER)]
     flow = stack.daemon.creating[names[USER][0]]
     failed: list[BaseException] = []
 
@@ -93,15 +103,15 @@ async def test_resumed_creation_keeps_its_deadline(
     """The restarted daemon gives a creation what was left of its deadline, not a new one."""
     await stack.restart(timeoutCreate="2s")
     started = trio.current_time()
-    name = await create(stack, api, USER, pod_doc("stuck", "registry.test/slow-start:1"))
+    url = serve(stack, pod_manifest("stuck", image=SLOW_START, restart="Never"))
+    name = await create(api, url, USER)
     await stack.restart(timeoutCreate="15s")
     with trio.fail_after(5):
         assert await watch_create(api, USER, name) is False
     assert 1.5 < trio.current_time() - started < 5
     with trio.fail_after(10):
         assert await watch_delete(api, USER, name) is True
-    assert await cluster_pods(kube, USER) == {}
-    await assert_accounted(api, kube, USER)
+    await assert_none_left(api, kube, USER)
 
 
 async def test_deadline_passed_while_down(
@@ -109,7 +119,8 @@ async def test_deadline_passed_while_down(
 ) -> None:
     """A creation whose deadline passed while no daemon ran is cleaned up at start."""
     await stack.restart(timeoutCreate="1s")
-    name = await create(stack, api, USER, pod_doc("late", "registry.test/slow-start:1"))
+    url = serve(stack, pod_manifest("late", image=SLOW_START, restart="Never"))
+    name = await create(api, url, USER)
     stack.crash()
     pod = await kube.get(Pod, name)
     deadline = podstate.deadline(pod)
@@ -123,8 +134,7 @@ async def test_deadline_passed_while_down(
         assert await watch_create(api, USER, name) is False
     with trio.fail_after(10):
         assert await watch_delete(api, USER, name) is True
-    assert await cluster_pods(kube, USER) == {}
-    await assert_accounted(api, kube, USER)
+    await assert_none_left(api, kube, USER)
     assert any(
         name in r.getMessage() and "deadline passed while the daemon was down" in r.getMessage()
         for r in caplog.records
@@ -139,14 +149,13 @@ async def test_deletion_followed_after_crash(
 
     ``terminating``: a finalizer keeps the pod Terminating across the restart, until it is
     released (as another controller would)."""
-    name = await create(stack, api, USER, pod_doc("doomed", "registry.test/app:1"))
+    url = serve(stack, pod_manifest("doomed", image=PLAIN, restart="Never"))
+    name = await create(api, url, USER)
     with trio.fail_after(5):
         assert await watch_create(api, USER, name) is True
     if held:
-        patch = {"metadata": {"finalizers": [HOLD]}}
-        await kube.patch(Pod, name, patch, patch_type=PatchType.MERGE)
-    reply = await api("/delete_pod", {"user_id": USER, "pod_name": name})
-    assert reply.json() == {"requested": True}
+        await hold(kube, name)
+    assert assert_json(await delete(api, USER, name)) == {"requested": True}
     stack.crash()
 
     await stack.start()
@@ -156,24 +165,19 @@ async def test_deletion_followed_after_crash(
         assert (await listed(api, USER))[name]["status"] == "Deleting"
         assert await watch_create(api, USER, name) is False
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_release, kube, name)
+            nursery.start_soon(release, kube, name)
             with trio.fail_after(10):
                 assert await watch_delete(api, USER, name) is True
     else:
         with trio.fail_after(10):
             assert await watch_delete(api, USER, name) is True
-    assert await listed(api, USER) == {}
-    assert await cluster_pods(kube, USER) == {}
-    await assert_accounted(api, kube, USER)
-
-
-async def _release(kube: AsyncClient, name: str) -> None:
-    await kube.patch(Pod, name, {"metadata": {"finalizers": None}}, patch_type=PatchType.MERGE)
+    await assert_none_left(api, kube, USER)
 
 
 async def test_failed_creation_cleanup_resumes(stack: Stack, api: Any, kube: AsyncClient) -> None:
     """A pod a crashed daemon had marked failed (but not yet deleted) is deleted at start."""
-    name = await create(stack, api, USER, pod_doc("failed", "registry.test/app:1"))
+    url = serve(stack, pod_manifest("failed", image=PLAIN, restart="Never"))
+    name = await create(api, url, USER)
     with trio.fail_after(5):
         assert await watch_create(api, USER, name) is True
     stack.crash()
@@ -183,8 +187,7 @@ async def test_failed_creation_cleanup_resumes(stack: Stack, api: Any, kube: Asy
     assert await watch_create(api, USER, name) is False
     with trio.fail_after(10):
         assert await watch_delete(api, USER, name) is True
-    assert await cluster_pods(kube, USER) == {}
-    await assert_accounted(api, kube, USER)
+    await assert_none_left(api, kube, USER)
 
 
 # ---------------------------------------------------------------------- real processes
@@ -224,26 +227,41 @@ async def _serve_process(
             await process.stdout.aclose()
 
 
+@asynccontextmanager
+async def _api_of(base: str) -> AsyncIterator[Callable[..., Awaitable[httpx2.Response]]]:
+    """An ``api`` (as the fixture) for the daemon process at ``base``. Its client is closed on
+    exit: an idle keep-alive connection would hold a SIGTERM shutdown for the whole grace
+    period (hypercorn waits for it)."""
+    async with httpx2.AsyncClient(timeout=30) as http:
+
+        async def call(path: str, body: Any) -> httpx2.Response:
+            return await http.post(base + path, json=body)
+
+        yield call
+
+
+def _process_files(stack: Stack, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The config, kubeconfig and log file of ``userpods serve`` processes like the stack's
+    daemon (which is stopped: only the processes serve)."""
+    stack.crash()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(describe(stack.settings)))
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    stack.sim.write_kubeconfig(kubeconfig, namespace=NAMESPACE)
+    return config, kubeconfig, tmp_path / "userpods.log"
+
+
 async def test_sigkill_mid_creation_and_restart(
     stack: Stack, kube: AsyncClient, tmp_path: Path
 ) -> None:
     """kill -9 of a real daemon process mid-creation; the next process finishes it, and
     SIGTERM stops that one cleanly (exit code 0)."""
-    stack.crash()  # only the child processes serve
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(describe(stack.settings)))
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    stack.sim.write_kubeconfig(kubeconfig, namespace=NAMESPACE)
-    log = tmp_path / "userpods.log"
-    doc = pod_doc("slowproc", "registry.test/slow-ready:1")
-    url = stack.manifests.put("slowproc.yaml", doc)
+    config, kubeconfig, log = _process_files(stack, tmp_path)
+    url = serve(stack, pod_manifest("slowproc", image=SLOW_READY, restart="Never"))
 
     async with _serve_process(config, kubeconfig, log) as (first, base):
-        async with httpx2.AsyncClient(timeout=30) as http:
-            body = {"yaml_url": url, "user_id": USER, "settings": {}}
-            reply = await http.post(base + "/create_pod", json=body)
-        assert reply.status_code == 200, reply.text
-        name = reply.json()["pod_name"]
+        async with _api_of(base) as call:
+            name = await create(call, url, USER)
         first.send_signal(signal.SIGKILL)
         with trio.fail_after(5):
             assert await first.wait() == -signal.SIGKILL
@@ -251,13 +269,7 @@ async def test_sigkill_mid_creation_and_restart(
     assert podstate.creation_state(pod) == podstate.CREATING
 
     async with _serve_process(config, kubeconfig, log) as (second, base):
-        # A client's idle keep-alive connection would hold the shutdown for the whole grace
-        # period (hypercorn waits for it): close the client before SIGTERM.
-        async with httpx2.AsyncClient(timeout=30) as http:
-
-            async def call(path: str, body: Any) -> httpx2.Response:
-                return await http.post(base + path, json=body)
-
+        async with _api_of(base) as call:  # closed before SIGTERM
             with trio.fail_after(15):
                 assert await watch_create(call, USER, name) is True
             assert list(await listed(call, USER)) == [name]
@@ -273,21 +285,11 @@ async def test_sigterm_mid_creation_exits_0_and_logs_json(
 ) -> None:
     """SIGTERM while creations are in flight: the daemon stops taking requests, exits 0 and
     leaves the creations resumable; the next daemon finishes them. Logs are JSON lines."""
-    stack.crash()
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(describe(stack.settings)))
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    stack.sim.write_kubeconfig(kubeconfig, namespace=NAMESPACE)
-    log = tmp_path / "userpods.log"
-    url = stack.manifests.put("slowterm.yaml", pod_doc("slowterm", "registry.test/slow-ready:1"))
-    names = []
+    config, kubeconfig, log = _process_files(stack, tmp_path)
+    url = serve(stack, pod_manifest("slowterm", image=SLOW_READY, restart="Never"))
     async with _serve_process(config, kubeconfig, log, logformat="json") as (first, base):
-        async with httpx2.AsyncClient(timeout=30) as http:
-            for _ in range(3):
-                body = {"yaml_url": url, "user_id": USER, "settings": {}}
-                reply = await http.post(base + "/create_pod", json=body)
-                assert reply.status_code == 200, reply.text
-                names.append(reply.json()["pod_name"])
+        async with _api_of(base) as call:
+            names = [await create(call, url, USER) for _ in range(3)]
         first.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
             assert await first.wait() == 0, await trio.Path(log).read_text()
@@ -295,11 +297,7 @@ async def test_sigterm_mid_creation_exits_0_and_logs_json(
     assert sorted(pods) == sorted(names)
     assert {podstate.creation_state(p) for p in pods.values()} == {podstate.CREATING}
     async with _serve_process(config, kubeconfig, log, logformat="json") as (second, base):
-        async with httpx2.AsyncClient(timeout=30) as http:
-
-            async def call(path: str, body: Any) -> httpx2.Response:
-                return await http.post(base + path, json=body)
-
+        async with _api_of(base) as call:
             with trio.fail_after(15):
                 for name in names:
                     assert await watch_create(call, USER, name) is True

@@ -5,27 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import Stack
+from tests.e2e.helpers import (
+    assert_json,
+    create,
+    delete,
+    get_pods,
+    manifest_url,
+    watch_create,
+    watch_delete,
+)
 
 USER = "fror@dtu.dk"
 
 
 async def test_create_watch_list_delete(stack: Stack, api: Any) -> None:
-    url = stack.manifests.manifest("testing-2023", "ubuntu_sciencedata.yaml")
-    reply = await api("/create_pod", {"yaml_url": url, "user_id": USER, "settings": {}})
-    assert reply.status_code == 200, reply.text
-    name = reply.json()["pod_name"]
-    assert (await api("/watch_create_pod", {"user_id": USER, "pod_name": name})).json() == {
-        "ready": True
-    }
-    pods = (await api("/get_pods", {"user_id": USER})).json()
+    name = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
+    assert await watch_create(api, USER, name) is True
+    pods = await get_pods(api, USER)
     assert [p["pod_name"] for p in pods] == [name]
     assert pods[0]["status"].startswith("Running:")
     owner = await api("/get_podip_owner", params={"ip": pods[0]["pod_ip"]})
     assert owner.text == USER
-    assert (await api("/delete_pod", {"user_id": USER, "pod_name": name})).json() == {
-        "requested": True
-    }
-    assert (await api("/watch_delete_pod", {"user_id": USER, "pod_name": name})).json() == {
-        "deleted": True
-    }
-    assert (await api("/get_pods", {"user_id": USER})).json() == []
+    assert assert_json(await delete(api, USER, name)) == {"requested": True}
+    assert await watch_delete(api, USER, name) is True
+    assert await get_pods(api, USER) == []
