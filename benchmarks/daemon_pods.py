@@ -18,7 +18,6 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ import trio
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sim_pods import cpu_seconds, peak_rss_mib, percentile
+from sim_pods import cpu_seconds, peak_rss_mib, percentile, start
 
 from userpods.examples import serve_examples
 
@@ -40,20 +39,6 @@ PROFILE = os.environ.get("USERPODS_BENCH_PROFILE", "")
 
 def profiled(name: str) -> list[str]:
     return ["-m", "cProfile", "-o", f"{PROFILE}/{name}.prof"] if PROFILE else []
-
-
-async def start(argv: list[str], pattern: bytes) -> tuple[trio.Process, str]:
-    """Start a process and wait for the line that says it serves; returns it and the match."""
-    proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    seen = b""
-    with trio.fail_after(60):
-        while (found := re.search(pattern, seen)) is None:
-            chunk = await proc.stdout.receive_some()
-            if not chunk:
-                raise SystemExit(f"{argv[2]} exited: {seen.decode()}")
-            seen += chunk
-    return proc, found.group(1).decode()
 
 
 async def run(pods: int, users: int, concurrency: int) -> None:

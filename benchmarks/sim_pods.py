@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,20 @@ def is_ready(pod: Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
+async def start(argv: list[str], pattern: bytes) -> tuple[trio.Process, str]:
+    """Start a process and wait for the line that says it serves; returns it and the match."""
+    proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    seen = b""
+    with trio.fail_after(60):
+        while (found := re.search(pattern, seen)) is None:
+            chunk = await proc.stdout.receive_some()
+            if not chunk:
+                raise SystemExit(f"{argv[2:4]} exited: {seen.decode()}")
+            seen += chunk
+    return proc, found.group(1).decode()
+
+
 async def run(pods: int, concurrency: int) -> None:
     nodes = max(3, math.ceil(pods / 100) + 1)  # 110 pods per node, as a real kubelet
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,16 +85,8 @@ async def run(pods: int, concurrency: int) -> None:
             "--namespace",
             NAMESPACE,
         ]
-        proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE)
+        proc, _ = await start(argv, rb"serving (https://\S+)")
         try:
-            assert proc.stdout is not None
-            buffered = b""
-            with trio.fail_after(30):
-                while b"serving" not in buffered:  # printed once the kubeconfig is written
-                    chunk = await proc.stdout.receive_some()
-                    if not chunk:
-                        raise SystemExit("userpods sim exited before serving")
-                    buffered += chunk
             await measure(proc.pid, kubeconfig, pods, concurrency, nodes)
         finally:
             proc.terminate()

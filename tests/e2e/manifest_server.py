@@ -18,6 +18,8 @@ import hypercorn.trio
 import trio
 import yaml
 
+from userpods.examples import answer_lifespan
+
 
 class ManifestServer:
     def __init__(self, root: Path) -> None:
@@ -37,11 +39,7 @@ class ManifestServer:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
         if scope["type"] != "http":
             return
         self.requests += 1

@@ -22,13 +22,18 @@ def manifest_names() -> list[str]:
     )
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan protocol for an app with nothing to start or stop."""
+    while True:
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await answer_lifespan(receive, send)
     if scope["type"] != "http":
         return
     name = scope["path"].lstrip("/")

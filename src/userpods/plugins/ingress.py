@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.models.networking_v1 import (
     HTTPIngressPath,
     HTTPIngressRuleValue,
@@ -29,7 +28,7 @@ from lightkube.resources.networking_v1 import Ingress
 from userpods.config import Settings
 from userpods.hooks import Context, CreateRequest, PodContext, PodRejected, hookimpl
 
-from .common import made_for, owned_meta, pod_selector, ready_pod
+from .common import made_for, owned_meta, ready_pod
 from .services import ensure_ingress, ensure_service, remove_orphans
 
 log = logging.getLogger(__name__)
@@ -70,18 +69,7 @@ async def userpods_pod_ready(ctx: PodContext) -> None:
         ctx.log.warning("no ingressDomain is configured: pod %s gets no ingress", ctx.pod_name)
         return
     service = f"{ctx.pod_name}-http"
-    await ensure_service(
-        ctx,
-        pod,
-        Service(
-            metadata=owned_meta(pod, service, ctx),
-            spec=ServiceSpec(
-                type="ClusterIP",
-                selector=pod_selector(pod),
-                ports=[ServicePort(name="http", port=port, targetPort=port, protocol="TCP")],
-            ),
-        ),
-    )
+    await ensure_service(ctx, pod, service, "ClusterIP", "http", port)
     hostname = host(ctx.pod_name, ctx.settings)
     await ensure_ingress(
         ctx,

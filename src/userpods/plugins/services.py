@@ -11,12 +11,13 @@ import logging
 from typing import Any
 
 from lightkube import ApiError
+from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.resources.networking_v1 import Ingress
 
-from userpods.hooks import Context
+from userpods.hooks import Context, PodContext
 
-from .common import LABEL_CREATED_FOR_POD, made_for, owner_uid
+from .common import LABEL_CREATED_FOR_POD, made_for, owned_meta, owner_uid, pod_selector
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,18 @@ async def _ensure(ctx: Context, cache: Any, kind: type[Any], pod: Pod, obj: Any)
     return created
 
 
-async def ensure_service(ctx: Context, pod: Pod, service: Service) -> Service:
+async def ensure_service(
+    ctx: PodContext, pod: Pod, name: str, type_: str, port_name: str, port: int
+) -> Service:
+    """A service ``name`` of ``type_`` that sends ``port`` (TCP) to the same port of ``pod``."""
+    service = Service(
+        metadata=owned_meta(pod, name, ctx),
+        spec=ServiceSpec(
+            type=type_,
+            selector=pod_selector(pod),
+            ports=[ServicePort(name=port_name, port=port, targetPort=port, protocol="TCP")],
+        ),
+    )
     made: Service = await _ensure(ctx, ctx.cache.services, Service, pod, service)
     return made
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.resources.core_v1 import Pod, Service
 
 from userpods.hooks import Context, PodContext, hookimpl
 
-from .common import made_for, owned_meta, pod_selector, ready_pod
+from .common import made_for, ready_pod
 from .services import ensure_service, remove_orphans
 
 SSH_PORT = 22
@@ -34,18 +33,7 @@ async def userpods_pod_ready(ctx: PodContext) -> None:
     if not wants_ssh(pod):
         return
     name = service_name(ctx.pod_name)
-    await ensure_service(
-        ctx,
-        pod,
-        Service(
-            metadata=owned_meta(pod, name, ctx),
-            spec=ServiceSpec(
-                type="NodePort",
-                selector=pod_selector(pod),
-                ports=[ServicePort(name="ssh", port=SSH_PORT, targetPort=SSH_PORT, protocol="TCP")],
-            ),
-        ),
-    )
+    await ensure_service(ctx, pod, name, "NodePort", "ssh", SSH_PORT)
 
 
 @hookimpl
