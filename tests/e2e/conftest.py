@@ -29,7 +29,7 @@ import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig, codecs
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, ServiceAccountToken
+from lightkube.resources.core_v1 import Namespace, PersistentVolume, ServiceAccountToken
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
 from tests.conftest import FAST, MANIFESTS
@@ -43,6 +43,7 @@ from userpods.sim.kinds import kind_by_name
 CLUSTER = os.environ.get("USERPODS_CLUSTER_KUBECONFIG", "")  # a real cluster, if any
 NAMESPACE = os.environ.get("USERPODS_CLUSTER_NAMESPACE", "pods") if CLUSTER else "pods"
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "manifests"
+TEST_LABEL = "userpods.sciencedata.dk/test-namespace"  # on cluster-wide objects tests make
 SILO = "10.0.0.20"  # testingHost: what a loopback caller stands for
 
 
@@ -85,6 +86,7 @@ class Stack:
     handle: DaemonHandle | None = None
     extra_plugins: list[tuple[str, Any]] = field(default_factory=list)
     daemon_token: str = ""  # the service account's token, as in manifests/ (RBAC applies)
+    cluster_role: str = "user-pods-backend"  # its ClusterRole (suffixed on a real cluster)
     _scope: trio.CancelScope | None = None
 
     @property
@@ -156,6 +158,7 @@ async def stack(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Stack]:
     manifests = await nursery.start(serve_manifests, MANIFESTS)
     settings = daemon_settings(tmp_path, manifests)
     if CLUSTER:
+        manifests.unavailable_images = ("slow-start", "slow-ready")  # the e2e catalogue's
         async with real_cluster() as (admin_config, token):
             stack = Stack(
                 nursery,
@@ -165,6 +168,7 @@ async def stack(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Stack]:
                 settings,
                 admin_config=admin_config,
                 daemon_token=token,
+                cluster_role=DAEMON_ACCOUNT + f"-{NAMESPACE}",
             )
             await stack.start()
             yield stack
@@ -215,10 +219,15 @@ async def real_cluster() -> AsyncIterator[tuple[dict[str, Any], str]]:
         yield admin_config, made.status.token
     finally:
         with trio.CancelScope(shield=True):
+            made = [
+                v.metadata.name
+                async for v in client.list(PersistentVolume, labels={TEST_LABEL: NAMESPACE})
+            ]
             for kind, name in (
                 (ClusterRoleBinding, DAEMON_ACCOUNT + suffix),
                 (ClusterRole, DAEMON_ACCOUNT + suffix),
                 (Namespace, NAMESPACE),
+                *((PersistentVolume, volume) for volume in made),
             ):
                 with contextlib.suppress(ApiError):
                     await client.delete(kind, name)

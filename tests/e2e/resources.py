@@ -18,7 +18,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from tests.conftest import MANIFESTS
-from tests.e2e.conftest import NAMESPACE
+from tests.e2e.conftest import NAMESPACE, TEST_LABEL
 
 # Images built to fail (the built-in catalogue: exit 1 / exit 0 at once).
 FAILING = {"test_fail_start.yaml", "test_finish_entrypoint.yaml"}
@@ -71,10 +71,10 @@ def era_manifests(era: str) -> list[Path]:
 async def make_operator_claims(kube: AsyncClient, names: set[str]) -> None:
     """The claims an operator makes for manifests that mount shared software."""
     for name in sorted(names):
-        volume = f"operator-{name}"
+        volume = f"operator-{NAMESPACE}-{name}"  # volumes are cluster-wide
         await kube.create(
             PersistentVolume(
-                metadata=ObjectMeta(name=volume),
+                metadata=ObjectMeta(name=volume, labels={TEST_LABEL: NAMESPACE}),
                 spec=PersistentVolumeSpec(
                     accessModes=["ReadWriteMany"],
                     capacity={"storage": "1Gi"},

@@ -72,7 +72,7 @@ async def test_a_missing_volume_right_fails_the_storage_step(
 ) -> None:
     await kube.patch(
         ClusterRole,
-        DAEMON_ACCOUNT,
+        stack.cluster_role,
         {
             "rules": [
                 {

@@ -3,6 +3,7 @@ across restarts, and an operator's own plugin installed through the entry-point 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from lightkube.resources.networking_v1 import Ingress
 
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import (
+    assert_error,
     base_name,
     container,
     create,
@@ -26,7 +28,9 @@ from tests.e2e.helpers import (
     manifest_url,
     names_of,
     pod_manifest,
+    post_create,
     release,
+    serve,
     wait_terminating,
     watch_create,
     watch_delete,
@@ -227,3 +231,46 @@ async def test_an_operators_plugin_is_loaded_and_can_be_disabled(
     assert "EXAMPLE_PLUGIN" not in {e.name for e in pod.spec.containers[0].env}
     [info] = await get_pods(api, OTHER)
     assert "greeting" not in info
+
+
+async def test_an_undeclared_mount_other_than_the_provided_ones_is_refused(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    mounting = {**container("main"), "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}
+    url = serve(stack, pod_manifest("mystery", mounting))
+    reply = await post_create(api, url, USER)
+    message = assert_error(reply, 400)
+    assert "mounts volume scratch" in message and "does not declare" in message
+    assert await names_of(kube, Pod) == []
+
+
+async def test_storage_left_released_by_an_earlier_claim_is_used_again(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    first = await create(api, manifest_url(stack, "caddy_sciencedata.yaml"), USER)
+    with trio.fail_after(10):
+        assert await watch_create(api, USER, first)
+    storage = f"user-storage-{user_string(USER)}"
+    volume = await kube.get(PersistentVolume, storage)
+    # The pod and the claim go behind the daemon's back (an operator's clean-up, say) while
+    # the volume stays (Retain): it is Released, still naming the old claim.
+    await kube.delete(Pod, first, grace_period=0)
+    await kube.delete(PersistentVolumeClaim, storage)
+    await wait_volume_phase(kube, storage, "Released")
+    second = await create(api, manifest_url(stack, "caddy_sciencedata.yaml"), USER)
+    with trio.fail_after(10):
+        assert await watch_create(api, USER, second)
+    again = await kube.get(PersistentVolume, storage)
+    claim = await kube.get(PersistentVolumeClaim, storage)
+    assert again.metadata.uid == volume.metadata.uid  # the same volume, not a new one
+    assert again.status.phase == "Bound" and again.spec.claimRef.uid == claim.metadata.uid
+
+
+async def wait_volume_phase(kube: AsyncClient, name: str, phase: str) -> None:
+    with trio.fail_after(10):
+        async with contextlib.aclosing(
+            kube.watch(PersistentVolume, fields={"metadata.name": name})
+        ) as events:
+            async for _, volume in events:
+                if volume.status and volume.status.phase == phase:
+                    return
