@@ -27,7 +27,7 @@ import trio
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sim_pods import cpu_seconds, peak_rss_mib, percentile, start
+from sim_pods import cpu_seconds, peak_rss_mib, percentile, start, start_sim
 
 from userpods.examples import serve_examples
 
@@ -48,25 +48,8 @@ async def run(pods: int, users: int, concurrency: int) -> None:
         (Path(tmp) / "podcaches").mkdir()
         async with trio.open_nursery() as nursery:
             examples = await nursery.start(serve_examples)
-            sim, _ = await start(
-                [
-                    sys.executable,
-                    *profiled("sim"),
-                    "-m",
-                    "userpods",
-                    "sim",
-                    "--port",
-                    "0",
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    "--nodes",
-                    str(nodes),
-                    "--namespace",
-                    NAMESPACE,
-                    "--pod-cidr",
-                    "10.128.0.0/15",
-                ],
-                rb"serving (https://\S+)",
+            sim = await start_sim(
+                kubeconfig, nodes, "--pod-cidr", "10.128.0.0/15", python_options=profiled("sim")
             )
             config = trio.Path(tmp, "config.yaml")
             await config.write_text(

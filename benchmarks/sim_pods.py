@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import trio
@@ -67,25 +68,35 @@ async def start(argv: list[str], pattern: bytes) -> tuple[trio.Process, str]:
     return proc, found.group(1).decode()
 
 
+async def start_sim(
+    kubeconfig: Path, nodes: int, *options: str, python_options: Sequence[str] = ()
+) -> trio.Process:
+    """``userpods sim`` in a process of its own, with namespace ``bench``; once it serves."""
+    argv = [
+        sys.executable,
+        *python_options,
+        "-m",
+        "userpods",
+        "sim",
+        "--port",
+        "0",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--nodes",
+        str(nodes),
+        "--namespace",
+        NAMESPACE,
+        *options,
+    ]
+    proc, _ = await start(argv, rb"serving (https://\S+)")
+    return proc
+
+
 async def run(pods: int, concurrency: int) -> None:
     nodes = max(3, math.ceil(pods / 100) + 1)  # 110 pods per node, as a real kubelet
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp, "kubeconfig.yaml")
-        argv = [
-            sys.executable,
-            "-m",
-            "userpods",
-            "sim",
-            "--port",
-            "0",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--nodes",
-            str(nodes),
-            "--namespace",
-            NAMESPACE,
-        ]
-        proc, _ = await start(argv, rb"serving (https://\S+)")
+        proc = await start_sim(kubeconfig, nodes)
         try:
             await measure(proc.pid, kubeconfig, pods, concurrency, nodes)
         finally:

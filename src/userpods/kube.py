@@ -154,17 +154,6 @@ class Kube:
             raise
         return found
 
-    async def list_objects(
-        self, res: type[T], *, labels: dict[str, Any] | None = None, namespaced: bool = True
-    ) -> list[T]:
-        namespace = self._namespace(namespaced)
-
-        async def attempt() -> list[T]:
-            return [obj async for obj in self._api.list(res, namespace=namespace, labels=labels)]
-
-        found: list[T] = await self._call("list", attempt)
-        return found
-
     async def create(self, obj: T, *, request_id: str | None = None) -> T:
         """Create ``obj``; see the module docstring for how a retried create meets 409.
 

@@ -47,9 +47,9 @@ def test_reads() -> None:
     assert store.get(k.POD, "ns", "c") is None
     assert store.get(k.PV, "", "v") is not None
     assert store.count(k.POD) == 3
-    assert store.exists_uid("uid-a")
+    assert "uid-a" in store.uids
     store.remove(k.POD, "ns", "a")
-    assert not store.exists_uid("uid-a")
+    assert "uid-a" not in store.uids
 
 
 def test_changes_since() -> None:

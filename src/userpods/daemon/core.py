@@ -16,7 +16,6 @@ import copy
 import ipaddress
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -589,6 +588,3 @@ def _kube_error(exc: ApiError) -> RequestError:
     if code == 403:
         return RequestError(502, f"the daemon may not do this in Kubernetes: {message}")
     return RequestError(502, f"Kubernetes answered {code}: {message}")
-
-
-OnStep = Callable[[str], None]

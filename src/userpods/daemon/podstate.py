@@ -196,8 +196,3 @@ def summary(pod: Pod | None) -> str:
         if cond.type == "PodScheduled" and cond.status == "False":
             parts.append(f"not scheduled: {cond.reason}")
     return ", ".join(parts)
-
-
-def as_dict(pod: Pod) -> dict[str, Any]:
-    raw: dict[str, Any] = pod.to_dict()
-    return raw

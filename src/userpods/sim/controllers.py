@@ -366,7 +366,7 @@ class GarbageCollector:
             if owner is not None:
                 self._process_owner(owner_kind, owner)
 
-    def _owner_exists(self, dependent_kind: k.Kind, dependent: Obj, ref: Obj) -> bool:
+    def _owner_exists(self, dependent: Obj, ref: Obj) -> bool:
         found = self.store.uids.get(ref.get("uid", ""))
         if found is None:
             return False
@@ -379,7 +379,7 @@ class GarbageCollector:
         refs = meta.get("ownerReferences") or []
         if not refs or meta.get("deletionTimestamp"):
             return
-        if any(self._owner_exists(kind, obj, ref) for ref in refs):
+        if any(self._owner_exists(obj, ref) for ref in refs):
             return
         try:
             self.registry.delete(

@@ -130,15 +130,13 @@ class PodWorker:
             self.events.record(k.POD, pod, type_, reason, message, path)
 
     def phase(self) -> str:
-        waiting = running = stopped = failed = 0
+        waiting = running = failed = 0
         for c in self.containers:
             if c.running:
                 running += 1
             elif "terminated" in c.state:
-                stopped += 1
                 failed += c.state["terminated"].get("exitCode", 0) != 0
             elif c.last_state.get("terminated"):
-                stopped += 1
                 failed += 1
             else:
                 waiting += 1

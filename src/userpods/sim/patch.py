@@ -15,7 +15,6 @@ from .store import clone
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-APPLY = "application/apply-patch+yaml"
 
 # field name -> merge key, for lists merged by key under strategic merge patch
 _MERGE_KEYS = {

@@ -8,7 +8,7 @@ controller resyncs from the full current state instead, as an informer relist wo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Protocol
 
 import trio
@@ -53,8 +53,3 @@ async def run_controller(
             if change.kind.key in keys:
                 controller.handle(change)
         await trio.lowlevel.checkpoint()
-
-
-def each(handler: Callable[[], None]) -> Callable[[Change], None]:
-    """Adapt a handler that reconciles everything to one that takes a change."""
-    return lambda _change: handler()

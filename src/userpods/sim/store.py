@@ -89,9 +89,6 @@ class Store:
     def count(self, kind: Kind) -> int:
         return len(self._objects.get(kind.key, {}))
 
-    def exists_uid(self, uid: str) -> bool:
-        return uid in self.uids
-
     # ------------------------------------------------------------------ writes
     def put(self, kind: Kind, obj: Obj, *, created: bool) -> Obj:
         """Store ``obj`` (a fresh dict the caller gives up) as the new state; return it."""

@@ -14,11 +14,6 @@ def rfc3339(moment: datetime | None = None) -> str:
     return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def rfc3339_micro(moment: datetime | None = None) -> str:
-    """``metav1.MicroTime``."""
-    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def rfc3339_nano(moment: datetime | None = None) -> str:
     """The timestamp kubelet log lines carry (nanosecond field, here microsecond precision)."""
     return (moment or now()).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
