@@ -8,10 +8,12 @@ pod's IP), /healthz, /readyz; and many users creating and deleting at once.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from typing import Any
 
 import httpx2
+import pytest
 import trio
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
@@ -119,7 +121,7 @@ async def test_watch_create_answers_false_when_the_creation_fails(stack: Stack, 
 
 
 async def test_watch_create_answers_false_when_deleted_while_creating(
-    stack: Stack, api: Any
+    stack: Stack, api: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = stack.manifests.put("slow.yaml", pod_manifest("slow", container("c", SLOW_START)))
     name = await create(api, url, USER)
@@ -130,10 +132,14 @@ async def test_watch_create_answers_false_when_deleted_while_creating(
             answers.append(await watch_create(api, USER, name))
 
         nursery.start_soon(watch)
-        with trio.fail_after(5):
+        with caplog.at_level(logging.INFO, logger="userpods.daemon"), trio.fail_after(5):
             assert assert_json(await delete(api, USER, name)) == {"requested": True}
             assert await watch_delete(api, USER, name)
     assert answers == [False]
+    # A deletion by the user is not a failed creation (no warning, no second deletion).
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "failed" in m], messages
+    assert len([m for m in messages if m.startswith(f"deleting pod {name}")]) == 1
 
 
 async def test_delete_and_watch_delete_long_poll(stack: Stack, api: Any, kube: AsyncClient) -> None:

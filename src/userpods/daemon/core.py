@@ -329,6 +329,8 @@ class Daemon:
                         "creation of %s failed in step %s", flow.pod_name, flow.step or "(core)"
                     )
                     reason = f"internal error: {exc!r}"
+            if flow.done.is_set():
+                return  # ended from outside (deleted by its user): its deletion is running
             if scope.cancelled_caught and not reason:
                 code = "Timeout"
                 pod = self.cache.pods.get(flow.pod_name)
