@@ -274,3 +274,17 @@ async def wait_volume_phase(kube: AsyncClient, name: str, phase: str) -> None:
             async for _, volume in events:
                 if volume.status and volume.status.phase == phase:
                     return
+
+
+async def test_ssh_url_names_the_node_without_an_ingress_domain(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    await stack.restart(ingressDomain="")
+    name = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
+    with trio.fail_after(10):
+        assert await watch_create(api, USER, name)
+    [info] = await get_pods(api, USER)
+    pod = await kube.get(Pod, name)
+    port = info["k8s_pod_info"]["sshPort"]
+    assert info["ssh_url"] == f"ssh://root@{pod.status.hostIP}:{port}"
+    assert info["url"] == ""

@@ -1,7 +1,8 @@
 """SSH access: a pod with a container port 22 gets a NodePort service ``<pod>-ssh``.
 
 get_pods shows its node port as ``k8s_pod_info.sshPort`` (a string, as the original) and
-``ssh_url`` = ``ssh://root@<ingressDomain>:<nodePort>``.
+``ssh_url`` = ``ssh://root@<ingressDomain>:<nodePort>`` (with no ingressDomain configured, the
+pod's node address stands in: a NodePort answers on every node).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def userpods_pod_info(pod: Pod, info: dict[str, Any], ctx: Context) -> None:
     port = next((p.nodePort for p in service.spec.ports or [] if p.nodePort), None)
     if port:
         info["k8s_pod_info"]["sshPort"] = str(port)
-        info["ssh_url"] = f"ssh://root@{ctx.settings.ingress_domain}:{port}"
+        # A NodePort answers on every node: without an ingressDomain, name the pod's node.
+        host = ctx.settings.ingress_domain or (pod.status.hostIP if pod.status else "") or ""
+        info["ssh_url"] = f"ssh://root@{host}:{port}" if host else ""
 
 
 @hookimpl
