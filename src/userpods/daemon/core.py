@@ -390,12 +390,16 @@ class Daemon:
             raise RequestError(404, f"pod {pod_name} not found", requested=False)
         if pod_name in self.deleting:
             return
+        self._abort_creation(pod_name, "deleted by the user while it was being created")
+        self._start_deletion(pod, "requested by the user")
+
+    def _abort_creation(self, pod_name: str, reason: str) -> None:
+        """End a creation in flight (its watchers get false): the pod is being deleted."""
         creation = self.creating.get(pod_name)
         if creation is not None:
-            creation.finish(False, "deleted by the user while it was being created", "Deleted")
+            creation.finish(False, reason, "Deleted")
             if creation.cancel_scope is not None:
                 creation.cancel_scope.cancel()
-        self._start_deletion(pod, "requested by the user")
 
     def _start_deletion(self, pod: Pod, reason: str, failure: str = "") -> Flow:
         meta = pod.metadata
@@ -464,11 +468,7 @@ class Daemon:
         flows = []
         for pod in self.pods_of(user_id):
             name = podstate.name_of(pod)
-            creation = self.creating.get(name)
-            if creation is not None:
-                creation.finish(False, "deleted by delete_all_user", "Deleted")
-                if creation.cancel_scope is not None:
-                    creation.cancel_scope.cancel()
+            self._abort_creation(name, "deleted by delete_all_user")
             flows.append(self._start_deletion(pod, "delete_all_user"))
         with trio.move_on_after(2 * self.settings.timeout_delete):
             for flow in flows:
