@@ -207,21 +207,47 @@ class Kube:
         res: type[Any],
         name: str,
         *,
+        uid: str | None = None,
         grace_period: int | None = None,
         cascade: CascadeType | None = None,
         namespaced: bool = True,
     ) -> bool:
-        """Delete; False when it was already gone (also after a retried attempt)."""
+        """Delete; False when it was already gone (also after a retried attempt).
+
+        With ``uid``, only that object is deleted (a precondition the apiserver checks): when
+        the name has meanwhile passed to another object, that one is left alone and the answer
+        is False, as for a gone object.
+        """
         namespace = self._namespace(namespaced)
-        try:
-            await self._call(
-                "delete",
-                lambda: self._api.delete(
+        params = {
+            "gracePeriodSeconds": grace_period,
+            "propagationPolicy": cascade.value if cascade else None,
+        }
+
+        async def attempt() -> None:
+            if uid is None:
+                await self._api.delete(
                     res, name, namespace=namespace, grace_period=grace_period, cascade=cascade
-                ),
+                )
+                return
+            # lightkube's delete sends no body; preconditions live in the DeleteOptions body.
+            generic = self._api._client
+            request = generic.prepare_request(
+                "delete", res=res, name=name, namespace=namespace, params=params
             )
+            request.data = {
+                "apiVersion": "v1",
+                "kind": "DeleteOptions",
+                "preconditions": {"uid": uid},
+            }
+            response = await generic.send(generic.build_adapter_request(request))
+            generic.handle_response("delete", response, request)
+
+        try:
+            await self._call("delete", attempt)
         except ApiError as exc:
-            if status_code(exc) == 404:
+            code = status_code(exc)
+            if code == 404 or (code == 409 and uid is not None):
                 return False
             raise
         return True
@@ -279,6 +305,7 @@ class Kube:
                         objects = [obj async for obj in listing]
                     version = listing.resourceVersion
                     self.stats.add("list", "ok")
+                    failures = 0  # a successful list proves the API healthy: no back-off left
                     handler.replace(objects, version or "")
                     if not started:
                         started = True

@@ -134,6 +134,28 @@ async def test_readyz_follows_freshness(stack: Stack, api: Any) -> None:
     assert (await _readyz(api)).json()["status"] == "ready"
 
 
+async def test_readyz_holds_while_watches_keep_failing(stack: Stack, api: Any) -> None:
+    """Half the watch requests fail and the others are cut every 0.2 s, while lists succeed:
+    each failure is followed by a successful list, which proves the API healthy, so /readyz
+    stays 200 throughout (its staleness limit is 1 s here). Before, the back-off grew with
+    every failure until an event arrived, which quiet kinds (PVs, ingresses) never send, and
+    a few failures in a row made the daemon unready."""
+    stack.sim.api.apply_faults(FaultSettings(watch_cut_after=0.2))
+    await stack.restart()
+    stack.sim.api.apply_faults(
+        FaultSettings(watch_cut_after=0.2, error_rate=0.5, verbs=["watch"], retry_after=0, seed=8)
+    )
+    samples: list[int] = []
+    with trio.move_on_after(4):
+        while True:  # sampling a state over a time window: there is no event to wait on
+            samples.append((await _readyz(api)).status_code)
+            await trio.sleep(0.05)
+    stack.sim.api.apply_faults(FaultSettings())
+    restarts = sum(cache.restarts for cache in stack.daemon.cache.kinds)
+    assert restarts >= 20, restarts  # the watches did fail, many times
+    assert samples and set(samples) == {200}, samples
+
+
 async def test_retries_hide_a_flaky_api(stack: Stack, api: Any) -> None:
     """Half the creates, patches and deletes fail with 429/500/503: the caller sees none of it."""
     user = USERS[0]

@@ -7,25 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 import trio
-import yaml
 from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
-from tests.e2e.conftest import NAMESPACE, Stack
+from tests.e2e.conftest import Stack
 from tests.e2e.helpers import (
     PLAIN,
     SLOW_READY,
@@ -46,8 +39,9 @@ from tests.e2e.helpers import (
     watch_create,
     watch_delete,
 )
-from userpods.config import describe
+from tests.e2e.processes import api_of, process_files, serve_process
 from userpods.daemon import podstate
+from userpods.sim.status import ApiError as SimApiError
 
 USER = "crash@dtu.dk"
 OTHER = "crash@ku.dk"
@@ -191,64 +185,6 @@ async def test_failed_creation_cleanup_resumes(stack: Stack, api: Any, kube: Asy
 
 
 # ---------------------------------------------------------------------- real processes
-SERVING = re.compile(rb"userpods: serving (http://\S+)")
-
-
-@asynccontextmanager
-async def _serve_process(
-    config: Path, kubeconfig: Path, log: Path, **backend_env: str
-) -> AsyncIterator[tuple[trio.Process, str]]:
-    """``userpods serve`` as a child process; yields it and its URL once it serves."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKEND_")}
-    env.update({f"BACKEND_{key.upper()}": value for key, value in backend_env.items()})
-    command = [sys.executable, "-m", "userpods", "serve", "--config", str(config)]
-    command += ["--kubeconfig", str(kubeconfig), "--listen", "127.0.0.1:0"]
-    with log.open("ab") as err:
-        process = await trio.lowlevel.open_process(
-            command, stdout=subprocess.PIPE, stderr=err, env=env
-        )
-    try:
-        assert process.stdout is not None
-        seen = b""
-        with trio.fail_after(20):
-            while (found := SERVING.search(seen)) is None:
-                chunk = await process.stdout.receive_some()
-                if not chunk:
-                    errors = await trio.Path(log).read_text()
-                    raise AssertionError(f"userpods serve exited: {seen!r}\n{errors}")
-                seen += chunk
-        yield process, found.group(1).decode()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            with trio.CancelScope(shield=True):
-                await process.wait()
-        if process.stdout is not None:
-            await process.stdout.aclose()
-
-
-@asynccontextmanager
-async def _api_of(base: str) -> AsyncIterator[Callable[..., Awaitable[httpx2.Response]]]:
-    """An ``api`` (as the fixture) for the daemon process at ``base``. Its client is closed on
-    exit: an idle keep-alive connection would hold a SIGTERM shutdown for the whole grace
-    period (hypercorn waits for it)."""
-    async with httpx2.AsyncClient(timeout=30) as http:
-
-        async def call(path: str, body: Any) -> httpx2.Response:
-            return await http.post(base + path, json=body)
-
-        yield call
-
-
-def _process_files(stack: Stack, tmp_path: Path) -> tuple[Path, Path, Path]:
-    """The config, kubeconfig and log file of ``userpods serve`` processes like the stack's
-    daemon (which is stopped: only the processes serve)."""
-    stack.crash()
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(describe(stack.settings)))
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    stack.sim.write_kubeconfig(kubeconfig, namespace=NAMESPACE)
-    return config, kubeconfig, tmp_path / "userpods.log"
 
 
 async def test_sigkill_mid_creation_and_restart(
@@ -256,11 +192,11 @@ async def test_sigkill_mid_creation_and_restart(
 ) -> None:
     """kill -9 of a real daemon process mid-creation; the next process finishes it, and
     SIGTERM stops that one cleanly (exit code 0)."""
-    config, kubeconfig, log = _process_files(stack, tmp_path)
+    config, kubeconfig, log = process_files(stack, tmp_path)
     url = serve(stack, pod_manifest("slowproc", image=SLOW_READY, restart="Never"))
 
-    async with _serve_process(config, kubeconfig, log) as (first, base):
-        async with _api_of(base) as call:
+    async with serve_process(config, kubeconfig, log) as (first, base):
+        async with api_of(base) as call:
             name = await create(call, url, USER)
         first.send_signal(signal.SIGKILL)
         with trio.fail_after(5):
@@ -268,8 +204,8 @@ async def test_sigkill_mid_creation_and_restart(
     pod = (await cluster_pods(kube, USER))[name]
     assert podstate.creation_state(pod) == podstate.CREATING
 
-    async with _serve_process(config, kubeconfig, log) as (second, base):
-        async with _api_of(base) as call:  # closed before SIGTERM
+    async with serve_process(config, kubeconfig, log) as (second, base):
+        async with api_of(base) as call:  # closed before SIGTERM
             with trio.fail_after(15):
                 assert await watch_create(call, USER, name) is True
             assert list(await listed(call, USER)) == [name]
@@ -285,10 +221,10 @@ async def test_sigterm_mid_creation_exits_0_and_logs_json(
 ) -> None:
     """SIGTERM while creations are in flight: the daemon stops taking requests, exits 0 and
     leaves the creations resumable; the next daemon finishes them. Logs are JSON lines."""
-    config, kubeconfig, log = _process_files(stack, tmp_path)
+    config, kubeconfig, log = process_files(stack, tmp_path)
     url = serve(stack, pod_manifest("slowterm", image=SLOW_READY, restart="Never"))
-    async with _serve_process(config, kubeconfig, log, logformat="json") as (first, base):
-        async with _api_of(base) as call:
+    async with serve_process(config, kubeconfig, log, logformat="json") as (first, base):
+        async with api_of(base) as call:
             names = [await create(call, url, USER) for _ in range(3)]
         first.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
@@ -296,8 +232,8 @@ async def test_sigterm_mid_creation_exits_0_and_logs_json(
     pods = await cluster_pods(kube, USER)
     assert sorted(pods) == sorted(names)
     assert {podstate.creation_state(p) for p in pods.values()} == {podstate.CREATING}
-    async with _serve_process(config, kubeconfig, log, logformat="json") as (second, base):
-        async with _api_of(base) as call:
+    async with serve_process(config, kubeconfig, log, logformat="json") as (second, base):
+        async with api_of(base) as call:
             with trio.fail_after(15):
                 for name in names:
                     assert await watch_create(call, USER, name) is True
@@ -311,3 +247,64 @@ async def test_sigterm_mid_creation_exits_0_and_logs_json(
     assert {(e["user"], e["pod"]) for e in creating} == {(USER, n) for n in names}
     resumed = [e for e in entries if e["event"].startswith("resuming the creation")]
     assert len(resumed) == len(names)
+
+
+async def _sigkill(process: trio.Process) -> None:
+    process.send_signal(signal.SIGKILL)
+    with trio.fail_after(5):
+        assert await process.wait() == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("reply", ["create_pod", "delete_pod", "delete_all_user"])
+async def test_sigkill_right_after_a_200_loses_nothing(
+    stack: Stack, kube: AsyncClient, tmp_path: Path, reply: str
+) -> None:
+    """kill -9 the moment a 200 has arrived, for each reply that promises something: the
+    created pod is finished by the next process; a deleted pod (and the user's storage with
+    the last one) goes, and watch_delete_pod says so."""
+    config, kubeconfig, log = process_files(stack, tmp_path)
+    main: dict[str, Any] = {"name": "main", "image": PLAIN}
+    main["volumeMounts"] = [{"name": "sciencedata", "mountPath": "/root/data"}]
+    url = serve(stack, pod_manifest(f"kill-{reply.replace('_', '-')}", main, restart="Never"))
+    names: list[str] = []
+    killed = trio.Event()
+
+    async def hold_pod_deletes(phase: str, user: str, verb: str, resource: str, _: str) -> None:
+        """Hold each pod DELETE for a second, or until the daemon is killed: then it never
+        lands, as a DELETE still in flight when its sender dies. A reply sent before its
+        DELETE landed is then a broken promise."""
+        if phase == "before" and verb == "delete" and resource == "pods":
+            with trio.move_on_after(1):
+                await killed.wait()
+            if killed.is_set():
+                raise SimApiError(503, "the client is gone", "ServiceUnavailable")
+
+    stack.sim.api.request_hooks.append(hold_pod_deletes)
+    async with serve_process(config, kubeconfig, log) as (first, base), api_of(base) as call:
+        names.append(await create(call, url, USER))
+        if reply != "create_pod":
+            assert await watch_create(call, USER, names[0]) is True
+        if reply == "delete_pod":
+            assert_json(await delete(call, USER, names[0]))
+        elif reply == "delete_all_user":
+            names.append(await create(call, url, USER))
+            assert await watch_create(call, USER, names[1]) is True
+            assert_json(await call("/delete_all_user", {"user_id": USER}))
+        await _sigkill(first)
+        killed.set()
+    async with serve_process(config, kubeconfig, log) as (_, base), api_of(base) as call:
+        with trio.fail_after(20):
+            if reply == "create_pod":
+                assert await watch_create(call, USER, names[0]) is True
+                assert list(await listed(call, USER)) == names
+            else:
+                for name in names:
+                    assert await watch_delete(call, USER, name) is True
+                await eventually(lambda: _no_storage(kube))
+                await assert_none_left(call, kube, USER)
+
+
+async def _no_storage(kube: AsyncClient) -> bool:
+    claims = [c async for c in kube.list(PersistentVolumeClaim)]
+    volumes = [v async for v in kube.list(PersistentVolume)]
+    return not claims and not volumes

@@ -31,16 +31,28 @@ T = TypeVar("T")
 Listener = Callable[[str, Any, Any], None]  # name, old (or None), new (or None)
 
 
+def _version(obj: Any) -> int | None:
+    """An object's resourceVersion as a number, None when it is not one.
+
+    Kubernetes calls resourceVersions opaque, but every apiserver backed by etcd (and the
+    simulated cluster) hands out one global, increasing counter: comparing them is what lets
+    the cache order a relist's snapshot against the daemon's own writes.
+    """
+    try:
+        return int(obj.metadata.resourceVersion)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 def _newer(candidate: Any, current: Any) -> bool:
     """Whether ``candidate`` is a later state of the object than ``current``."""
     if current is None:
         return True
-    if candidate.metadata.uid != current.metadata.uid:
-        return True  # a new object that took the name
-    try:
-        return int(candidate.metadata.resourceVersion) >= int(current.metadata.resourceVersion)
-    except (TypeError, ValueError):
-        return True  # resourceVersions are opaque in general: trust the newest report
+    new, old = _version(candidate), _version(current)
+    if new is not None and old is not None:
+        return new >= old  # one global counter: holds across a uid change too
+    # Opaque versions: trust the newest report; a different uid is a new object.
+    return True
 
 
 class KindCache(Generic[T]):
@@ -134,12 +146,27 @@ class KindCache(Generic[T]):
 
     # WatchHandler (userpods.kube)
     def replace(self, objects: list[T], resource_version: str) -> None:
+        """A fresh list: the state at ``resource_version``, which may predate the daemon's
+        own latest writes (a create or delete whose reply came while the list was being read).
+        The cache never moves an object backwards: what it holds at a later version than the
+        snapshot stays (the watch that resumes from the snapshot brings its later history).
+        Deletions need no such care: the cache learns of them only from the watch, which runs
+        after the list, never during it."""
+        try:
+            snapshot: int | None = int(resource_version)
+        except ValueError:
+            snapshot = None
         fresh = {o.metadata.name: o for o in objects}  # type: ignore[attr-defined]
-        for name in list(self.objects):
-            if name not in fresh:
-                self._set(name, None)
+        for name, held in list(self.objects.items()):
+            if name in fresh:
+                continue
+            version = _version(held)
+            if snapshot is not None and version is not None and version > snapshot:
+                continue  # written after the snapshot was taken: the list cannot know it
+            self._set(name, None)
         for name, obj in fresh.items():
-            if self.objects.get(name) is not obj:
+            current = self.objects.get(name)
+            if current is not obj and _newer(obj, current):
                 self._set(name, obj)
         self.version = resource_version
         self._healthy()
@@ -151,11 +178,11 @@ class KindCache(Generic[T]):
 
     def event(self, kind: str, obj: T) -> None:
         self._healthy()
-        name = obj.metadata.name  # type: ignore[attr-defined]
+        meta = obj.metadata  # type: ignore[attr-defined]
         if kind == "DELETED":
-            self.observe_gone(name, obj.metadata.uid)  # type: ignore[attr-defined]
-        elif kind in ("ADDED", "MODIFIED") and _newer(obj, self.objects.get(name)):
-            self._set(name, obj)
+            self.observe_gone(meta.name, meta.uid)
+        elif kind in ("ADDED", "MODIFIED"):
+            self.observe(obj)
 
     def failed(self, error: BaseException) -> None:
         self.restarts += 1

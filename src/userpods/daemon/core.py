@@ -54,6 +54,10 @@ class Flow:
     cancel_scope: trio.CancelScope | None = None
     code: str = ""  # the failure's short name (a metrics label)
     started: float | None = None  # trio time of the request, for flows started by one
+    # Deletions: set once Kubernetes has accepted the DELETE (``accepted``), or the flow ended
+    # without it: what a delete_pod reply waits for.
+    requested: trio.Event = field(default_factory=trio.Event)
+    accepted: bool = False
 
     def finish(self, ok: bool, reason: str = "", code: str = "") -> None:
         if not self.done.is_set():
@@ -348,9 +352,16 @@ class Daemon:
                 extra=_tags(flow, reason),
             )
             flow.finish(False, reason, code)
-            pod = self.cache.pods.get(flow.pod_name)
-            if pod is not None and pod.metadata and pod.metadata.uid == flow.uid:
-                self._start_deletion(pod, f"creation failed: {reason}", failure=reason)
+            # Whatever the cache says: a pod it lost track of must not be stranded, and the
+            # deletion's uid precondition keeps it from touching a successor of the name.
+            self._start_deletion(
+                flow.pod_name,
+                flow.user_id,
+                flow.uid,
+                caller,
+                f"creation failed: {reason}",
+                failure=reason,
+            )
         finally:
             self.creating.pop(flow.pod_name, None)
             if flow.done.is_set():  # not when the daemon stops: the flow will resume
@@ -385,13 +396,17 @@ class Daemon:
 
     # ------------------------------------------------------------------ delete
     async def delete(self, user_id: str, pod_name: str) -> None:
+        """Delete the user's pod; returns once Kubernetes has accepted the DELETE (a reply
+        after that is a promise a crash cannot break: the pod is Terminating, and a restarted
+        daemon follows it to the end)."""
         pod = self._owned(user_id, pod_name)
         if pod is None:
             raise RequestError(404, f"pod {pod_name} not found", requested=False)
-        if pod_name in self.deleting:
-            return
         self._abort_creation(pod_name, "deleted by the user while it was being created")
-        self._start_deletion(pod, "requested by the user")
+        flow = self._delete_pod(pod, "requested by the user")
+        await flow.requested.wait()
+        if not flow.accepted:
+            raise RequestError(503, f"the pod could not be deleted: {flow.reason}")
 
     def _abort_creation(self, pod_name: str, reason: str) -> None:
         """End a creation in flight (its watchers get false): the pod is being deleted."""
@@ -401,16 +416,38 @@ class Daemon:
             if creation.cancel_scope is not None:
                 creation.cancel_scope.cancel()
 
-    def _start_deletion(self, pod: Pod, reason: str, failure: str = "") -> Flow:
+    def _delete_pod(self, pod: Pod, reason: str, failure: str = "") -> Flow:
         meta = pod.metadata
         assert meta is not None and meta.name and meta.uid
-        existing = self.deleting.get(meta.name)
+        return self._start_deletion(
+            meta.name, podstate.owner(pod), meta.uid, podstate.caller(pod), reason, failure
+        )
+
+    def _start_deletion(
+        self, name: str, user_id: str, uid: str, caller: Caller, reason: str, failure: str = ""
+    ) -> Flow:
+        existing = self.deleting.get(name)
         if existing is not None:
             return existing
-        flow = Flow(meta.name, podstate.owner(pod), meta.uid)
-        self.deleting[meta.name] = flow
-        self.nursery.start_soon(self._run_deletion, flow, podstate.caller(pod), reason, failure)
+        flow = Flow(name, user_id, uid)
+        self.deleting[name] = flow
+        self.nursery.start_soon(self._run_deletion, flow, caller, reason, failure)
         return flow
+
+    async def _request_deletion(self, flow: Flow, failure: str) -> None:
+        """Mark a failed creation as such (for a restart to see), then DELETE the pod: only
+        that pod (its uid), even if the cache has lost sight of it."""
+        current = self.cache.pods.get(flow.pod_name)
+        if current is not None and (current.metadata is None or current.metadata.uid != flow.uid):
+            current = None  # the cache knows the name only as another pod's
+        if failure and current is not None:
+            try:
+                await self._set_state(flow.pod_name, podstate.FAILED, failure)
+            except ApiError as exc:
+                if status_code(exc) != 404:
+                    raise
+        if not podstate.is_deleting(current):
+            await self.kube.delete(Pod, flow.pod_name, uid=flow.uid)
 
     async def _run_deletion(self, flow: Flow, caller: Caller, reason: str, failure: str) -> None:
         ctx = self.pod_context(flow.pod_name, flow.user_id, caller)
@@ -423,16 +460,9 @@ class Daemon:
         try:
             with trio.move_on_after(self.settings.timeout_delete) as scope:
                 try:
-                    current = self.cache.pods.get(name)
-                    if (
-                        current is not None
-                        and current.metadata
-                        and (current.metadata.uid == flow.uid)
-                    ):
-                        if failure:
-                            await self._set_state(name, podstate.FAILED, failure)
-                        if not podstate.is_deleting(current):
-                            await self.kube.delete(Pod, name)
+                    await self._request_deletion(flow, failure)
+                    flow.accepted = True
+                    flow.requested.set()
                     await self.cache.pods.wait_for(
                         name,
                         lambda p: p is None or p.metadata is None or (p.metadata.uid != flow.uid),
@@ -462,6 +492,7 @@ class Daemon:
                 flow.finish(False, "timed out")
         finally:
             self.deleting.pop(name, None)
+            flow.requested.set()  # also when it ended without (the reply then says so)
 
     async def delete_all(self, user_id: str) -> bool:
         """Delete every pod of the user and wait until they and the user's storage are gone."""
@@ -469,7 +500,7 @@ class Daemon:
         for pod in self.pods_of(user_id):
             name = podstate.name_of(pod)
             self._abort_creation(name, "deleted by delete_all_user")
-            flows.append(self._start_deletion(pod, "delete_all_user"))
+            flows.append(self._delete_pod(pod, "delete_all_user"))
         with trio.move_on_after(2 * self.settings.timeout_delete):
             for flow in flows:
                 await flow.done.wait()
@@ -556,7 +587,7 @@ class Daemon:
                 continue  # not ours, or made by the original backend: nothing in flight
             state = podstate.creation_state(pod)
             if podstate.is_deleting(pod):
-                self._start_deletion(pod, "resuming a deletion after a restart")
+                self._delete_pod(pod, "resuming a deletion after a restart")
             elif state == podstate.CREATING:
                 deadline = podstate.deadline(pod)
                 remaining = (deadline - now).total_seconds() if deadline else 0.0
@@ -565,12 +596,12 @@ class Daemon:
                     log.warning(
                         "creation of pod %s for %s failed: %s", name, podstate.owner(pod), reason
                     )
-                    self._start_deletion(pod, reason, failure=reason)
+                    self._delete_pod(pod, reason, failure=reason)
                 else:
                     log.info("resuming the creation of %s (%.1fs left)", name, remaining)
                     self._start_creation(pod, trio.current_time() + remaining)
             elif state == podstate.FAILED:
-                self._start_deletion(
+                self._delete_pod(
                     pod,
                     "resuming the cleanup of a failed creation",
                     failure=notes.get(podstate.ANNOTATION_FAILURE, "failed"),

@@ -11,6 +11,7 @@ fault settings.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,10 @@ _GROUP = re.compile(
 )
 PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz", "/version/"}
 NOT_FOUND = ApiError(404, "the server could not find the requested resource", "NotFound", {})
+# A test's hook, awaited with ("before" | "after", the caller's user name, verb, resource,
+# object name) around each API request that is served: tests stop a client at an exact point of
+# its work with it (an ApiError raised "before" answers the request with that error instead).
+RequestHook = Callable[[str, str, str, str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class ApiServer:
         self.counters = Counters()
         self.options = options or ServerOptions()
         self.default_history = store.history_limit
+        self.request_hooks: list[RequestHook] = []
 
     # ------------------------------------------------------------------ ASGI entry
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -213,9 +219,13 @@ class ApiServer:
             self.count(verb, route.resource)
             self.authorize(req, verb, route)
             await self.inject_faults(verb, route.resource)
+            for hook in self.request_hooks:
+                await hook("before", req.user, verb, route.resource, route.name or "")
             if req.method in ("POST", "PUT", "PATCH", "DELETE"):
                 req.body = await read_body(receive)
             await self._dispatch(req, route, verb, receive, send)
+            for hook in self.request_hooks:
+                await hook("after", req.user, verb, route.resource, route.name or "")
         except ApiError as error:
             await send_error(send, error)
 
