@@ -71,6 +71,7 @@ class Settings:
     manifest_timeout: float = 10.0
     token_copy_timeout: float = 10.0  # how long a pod may take to write its token files
     log_format: str = "text"  # text, or json: one object per line for log collectors
+    pod_security: str = "baseline"  # Pod Security Standards level manifests must meet
 
     def silo_hostname(self, address: str) -> str:
         """The silo hostname for a caller address, "" when the address is not a known silo."""
@@ -197,6 +198,16 @@ def _log_format(value: Any) -> str:
     return text
 
 
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+
+
+def _pod_security(value: Any) -> str:
+    text = _str(value).strip().lower()
+    if text not in POD_SECURITY_LEVELS:
+        raise ValueError(f'must be one of {", ".join(POD_SECURITY_LEVELS)}, not "{text}"')
+    return text
+
+
 def _names(value: Any) -> tuple[str, ...]:
     value = _structured(value) or []
     if isinstance(value, str):
@@ -229,6 +240,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "manifestTimeout": ("manifest_timeout", _positive_duration),
     "tokenCopyTimeout": ("token_copy_timeout", _positive_duration),
     "logFormat": ("log_format", _log_format),
+    "podSecurity": ("pod_security", _pod_security),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 
