@@ -1,13 +1,21 @@
 """A manifest server for end-to-end tests: real HTTP, with the misbehaviours to defend against.
 
 - ``/<era>/<file>.yaml``: the real ScienceData manifests (tests/data/pod_manifests);
-- ``/doc/<name>``: documents a test registered with :meth:`ManifestServer.put`;
+- ``/doc/<name>``: documents a test registered with :meth:`ManifestServer.put`; the name is
+  read as lenient servers read paths (percent-decoded, ``\\`` as ``/``, dot segments removed),
+  so a URL trick that gets past the daemon is served;
 - ``/slow``: never answers; ``/big``: an endless body; ``/status/<code>``: that status;
-- ``/redirect?to=<url>``: a 302 to ``url``.
+- ``/redirect?to=<url>``: a 302 to ``url``;
+- ``/doc/<name>`` registered with :meth:`ManifestServer.put_redirect`: a 302 to its location.
+
+:attr:`ManifestServer.log` holds the raw path (the ASGI scope's ``raw_path``, as it came on
+the request line, before any decoding) of every request, so that tests can check what was
+and was not requested.
 """
 
 from __future__ import annotations
 
+import posixpath
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -27,8 +35,13 @@ class ManifestServer:
         self.root = root
         self.docs: dict[str, bytes] = {}
         self.unavailable_images: tuple[str, ...] = ()  # set against a real cluster
+        self.redirects: dict[str, str] = {}  # /doc/<name> -> Location
         self.url = ""
-        self.requests = 0
+        self.log: list[str] = []  # the raw path of every request, in order
+
+    @property
+    def requests(self) -> int:
+        return len(self.log)
 
     def put(self, name: str, document: Any) -> str:
         """Serve ``document`` (YAML text, or an object dumped as YAML); returns its URL."""
@@ -36,6 +49,11 @@ class ManifestServer:
         if any(image in text for image in self.unavailable_images):
             pytest.skip("needs an image only the simulated cluster's test catalogue has")
         self.docs[name] = text.encode()
+        return f"{self.url}doc/{name}"
+
+    def put_redirect(self, name: str, location: str) -> str:
+        """Answer ``/doc/<name>`` with a 302 to ``location`` (sent as is); returns its URL."""
+        self.redirects[name] = location
         return f"{self.url}doc/{name}"
 
     def manifest(self, era: str, file: str) -> str:
@@ -46,8 +64,10 @@ class ManifestServer:
             await answer_lifespan(receive, send)
         if scope["type"] != "http":
             return
-        self.requests += 1
-        path = scope["path"]
+        self.log.append(bytes(scope["raw_path"]).decode("latin-1"))
+        path = scope["path"]  # percent-decoded
+        if path.startswith("/doc/"):  # as lenient servers do: "\\" is "/", dot segments go
+            path = "/doc/" + posixpath.normpath("/" + path[5:].replace("\\", "/")).lstrip("/")
         query = parse_qs(scope.get("query_string", b"").decode())
         if path == "/slow":
             await trio.sleep_forever()
@@ -57,11 +77,15 @@ class ManifestServer:
             while True:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if path == "/redirect":
+            location: str | None = query["to"][0]
+        else:
+            location = self.redirects.get(path[5:]) if path.startswith("/doc/") else None
+        if location is not None:
             await send(
                 {
                     "type": "http.response.start",
                     "status": 302,
-                    "headers": [(b"location", query["to"][0].encode()), (b"content-length", b"0")],
+                    "headers": [(b"location", location.encode()), (b"content-length", b"0")],
                 }
             )
             await send({"type": "http.response.body", "body": b""})
