@@ -156,11 +156,14 @@ class Specs:
         """
 
     @hookspec
-    def userpods_clean_unused(self, ctx: Context) -> Awaitable[None] | None:
+    def userpods_clean_unused(self, ctx: Context, removed: list[str]) -> Awaitable[None] | None:
         """Remove orphans: whatever was made for pods or users that no longer exist.
 
-        Runs for the clean_all_unused request and once at start-up (a crash may have left
-        orphans).
+        Append ``Kind/name`` to ``removed`` for each thing deleted (once Kubernetes has
+        accepted the delete; there is no need to wait until it is gone): the clean_all_unused
+        reply lists them. Runs for that request and once at start-up (a crash may have left
+        orphans), within ``timeoutDelete`` for all plugins together. Touch only what is
+        provably this deployment's.
         """
 
 

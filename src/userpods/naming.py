@@ -38,6 +38,8 @@ LABEL_CREATED_FOR_POD = "createdForPod"
 # Annotations of our own: the state a restarted daemon needs.
 PREFIX = "userpods.sciencedata.dk/"
 ANNOTATION_OWNER = PREFIX + "owner"  # the full user id
+ANNOTATION_NAMESPACE = PREFIX + "namespace"  # on cluster-wide objects: whose deployment
+STORAGE_PREFIX = "user-storage-"
 
 
 def valid_user_id(user_id: object) -> bool:
@@ -75,6 +77,19 @@ def pod_name_candidates(manifest_name: str, user_id: str) -> list[str]:
     budget = POD_NAME_MAX - len(user) - 1 - 2  # "-" before the user string, "-N" after
     base = f"{manifest_part(manifest_name, budget)}-{user}"
     return [base + suffix for suffix in NAME_SUFFIXES]
+
+
+def storage_claim_name(user_id: str) -> str:
+    """The user's storage claim in the deployment's namespace (the original's name)."""
+    return STORAGE_PREFIX + user_string(user_id)
+
+
+def volume_name_candidates(user_id: str, namespace: str) -> list[str]:
+    """Names a user's new PersistentVolume may take, in order: the claim's own name (as the
+    original named volumes), then one distinct per deployment and user. Volumes are
+    cluster-wide: a second deployment serving the same user finds the first name taken."""
+    claim = storage_claim_name(user_id)
+    return [claim, f"{claim}-{digest(namespace + '/' + user_id, 8)}"]
 
 
 def label_value(text: str) -> str:

@@ -258,10 +258,15 @@ def rbac_objects(namespace: str) -> list[dict[str, Any]]:
     return objects
 
 
-def grant_daemon_rbac(sim: SimCluster, namespace: str) -> str:
+def grant_daemon_rbac(sim: SimCluster, namespace: str, suffix: str = "") -> str:
     """Create the service account and RBAC of manifests/ in the simulated cluster and return a
-    token of that account: the daemon runs with exactly those rights."""
+    token of that account: the daemon runs with exactly those rights. ``suffix`` goes on the
+    cluster-scoped names (a second deployment in another namespace)."""
     for obj in rbac_objects(namespace):
+        if suffix and not obj.get("metadata", {}).get("namespace"):
+            obj["metadata"]["name"] += suffix
+            if obj.get("roleRef", {}).get("kind") == "ClusterRole":
+                obj["roleRef"]["name"] += suffix
         kind = kind_by_name(obj["apiVersion"], obj["kind"])
         assert kind is not None, obj["kind"]
         sim.registry.create(kind, namespace if kind.namespaced else "", obj)

@@ -191,15 +191,15 @@ async def test_delete_all_user(stack: Stack, api: Any, kube: AsyncClient) -> Non
 
 
 async def test_clean_all_unused(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    assert assert_json(await api("/clean_all_unused", {})) == {}
+    assert assert_json(await api("/clean_all_unused", {})) == {"removed": []}
     name = await create_ready(api, manifest_url(stack, "python_worker.yaml"), USER)
-    assert assert_json(await api("/clean_all_unused", {})) == {}
+    assert assert_json(await api("/clean_all_unused", {})) == {"removed": []}
     assert set(await listed(api, USER)) == {name}  # pods in use stay
     assert await watch_create(api, USER, name)
     # no body at all is fine too
     async with httpx2.AsyncClient() as client:
         reply = await client.post(stack.url + "/clean_all_unused")
-    assert assert_json(reply) == {}
+    assert assert_json(reply) == {"removed": []}
 
 
 async def test_get_podip_owner(stack: Stack, api: Any, kube: AsyncClient) -> None:

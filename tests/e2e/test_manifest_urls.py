@@ -105,7 +105,7 @@ TRICKS = {
     "pod .yaml": "whitespace (U+0020)",
     # non-ASCII, a lone surrogate, malformed percent-encodings
     "pöd.yaml": "non-ASCII character (U+00F6)",
-    "pod.yaml\ud800": "non-ASCII character (U+D800)",
+    # (a lone surrogate never gets this far: the body parser refuses it, see test_requests)
     "\u2024\u2024/no/plain.yaml": "non-ASCII character (U+2024)",  # one-dot leader
     "pod.yaml%": "malformed percent-encoding",
     "%zz": "malformed percent-encoding",

@@ -17,6 +17,7 @@ from lightkube.resources.networking_v1 import Ingress
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import (
     assert_error,
+    assert_json,
     base_name,
     container,
     create,
@@ -36,6 +37,7 @@ from tests.e2e.helpers import (
     watch_delete,
 )
 from tests.e2e.resources import make_operator_claims
+from userpods.hooks import Context, hookimpl
 from userpods.naming import user_string
 
 USER = "fror@dtu.dk"
@@ -188,6 +190,18 @@ async def test_clean_all_unused_removes_orphans_only(
     assert (stack.settings.pod_cache_dir / keep).exists()
     [info] = await get_pods(api, USER)
     assert info["tokens"] and info["url"]
+    # The reply lists what it removed.
+    await kube.create(
+        Service(
+            metadata=ObjectMeta(name="late-ghost-ssh", labels={"createdForPod": "late-ghost"}),
+            spec=ServiceSpec(type="ClusterIP", ports=[ServicePort(port=22)]),
+        )
+    )
+    with trio.fail_after(20):
+        await stack.daemon.settled.wait()
+        await stack.daemon.cache.services.wait_for("late-ghost-ssh", lambda s: s is not None)
+        reply = assert_json(await api("/clean_all_unused", {}))
+    assert reply == {"removed": ["Service/late-ghost-ssh"]}
 
 
 async def test_tokens_survive_a_restart_without_exec(stack: Stack, api: Any) -> None:
@@ -288,3 +302,24 @@ async def test_ssh_url_names_the_node_without_an_ingress_domain(
     port = info["k8s_pod_info"]["sshPort"]
     assert info["ssh_url"] == f"ssh://root@{pod.status.hostIP}:{port}"
     assert info["url"] == ""
+
+
+class _StuckCleaner:
+    """An operator's clean-up step that never ends (a finalizer nobody removes, say)."""
+
+    @hookimpl
+    async def userpods_clean_unused(self, ctx: Context, removed: list[str]) -> None:
+        removed.append("Thing/first")
+        await trio.sleep_forever()
+
+
+async def test_clean_all_unused_is_bounded(stack: Stack, api: Any) -> None:
+    """A clean-up that does not end answers within timeoutDelete: a JSON 503 that says why
+    and lists what was removed so far."""
+    stack.extra_plugins.append(("stuck-cleaner", _StuckCleaner()))
+    await stack.restart(timeoutDelete="1s")
+    with trio.fail_after(5):
+        reply = await api("/clean_all_unused", {})
+    message = assert_error(reply, 503)
+    assert "did not finish within 1s" in message
+    assert reply.json()["removed"] == ["Thing/first"]

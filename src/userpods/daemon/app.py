@@ -141,8 +141,7 @@ def build_app(daemon: Daemon) -> QuartTrio:
     async def clean_all_unused() -> Response:
         if await request.get_data():
             await _body()  # no fields, but a body must still be JSON
-        await daemon.clean_unused()
-        return _json({})
+        return _json({"removed": await daemon.clean_unused()})
 
     @route("/get_podip_owner", ("GET",))
     async def get_podip_owner() -> Response:

@@ -573,9 +573,26 @@ class Daemon:
         with trio.fail_after(self.settings.timeout_create):
             await run_async_hook(self.pm, "userpods_startup", ctx=self.context())
 
-    async def clean_unused(self) -> None:
-        with trio.fail_after(3 * self.settings.timeout_delete):
-            await run_async_hook(self.pm, "userpods_clean_unused", ctx=self.context())
+    async def clean_unused(self) -> list[str]:
+        """Remove what was made for pods or users that are gone; the ``Kind/name`` of each.
+
+        Bounded by ``timeoutDelete``: a 503 that lists what was removed so far, if it ends.
+        """
+        removed: list[str] = []
+        with trio.move_on_after(self.settings.timeout_delete) as scope:
+            await run_async_hook(
+                self.pm, "userpods_clean_unused", ctx=self.context(), removed=removed
+            )
+        if scope.cancelled_caught:
+            raise RequestError(
+                503,
+                f"clean_all_unused did not finish within {self.settings.timeout_delete:g}s; "
+                "the rest is left for the next clean-up",
+                removed=removed,
+            )
+        if removed:
+            log.info("clean-up removed %s", ", ".join(removed))
+        return removed
 
     def resume(self) -> None:
         """Pick up the flows a previous run left, from what the pods say (start-up)."""

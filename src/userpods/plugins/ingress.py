@@ -109,6 +109,6 @@ def userpods_pod_info(pod: Pod, info: dict[str, Any], ctx: Context) -> None:
 
 
 @hookimpl
-async def userpods_clean_unused(ctx: Context) -> None:
-    await remove_orphans(ctx, Ingress)
-    await remove_orphans(ctx, Service, "-http")
+async def userpods_clean_unused(ctx: Context, removed: list[str]) -> None:
+    await remove_orphans(ctx, Ingress, removed)
+    await remove_orphans(ctx, Service, removed, "-http")

@@ -29,8 +29,8 @@ async def _ensure(ctx: Context, cache: Any, kind: type[Any], pod: Pod, obj: Any)
         return existing
     if existing is not None:
         log.info("removing %s %s left by an earlier pod", kind.__name__, name)
-        await ctx.kube.delete(kind, name)
         uid = existing.metadata.uid
+        await ctx.kube.delete(kind, name, uid=uid)
         await cache.wait_for(name, lambda o: o is None or o.metadata.uid != uid)
     try:
         created = await ctx.kube.create(obj)
@@ -65,8 +65,11 @@ async def ensure_ingress(ctx: Context, pod: Pod, ingress: Ingress) -> Ingress:
     return made
 
 
-async def remove_orphans(ctx: Context, kind: type[Any], suffix: str = "") -> None:
-    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist."""
+async def remove_orphans(
+    ctx: Context, kind: type[Any], removed: list[str], suffix: str = ""
+) -> None:
+    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist;
+    their ``Kind/name`` goes to ``removed``."""
     cache = ctx.cache.services if kind is Service else ctx.cache.ingresses
     live = {p.metadata.uid for p in ctx.cache.pods.values() if p.metadata}
     for obj in cache.values():
@@ -80,4 +83,5 @@ async def remove_orphans(ctx: Context, kind: type[Any], suffix: str = "") -> Non
         if uid in live or (not uid and ctx.cache.pods.get(labels[LABEL_CREATED_FOR_POD])):
             continue
         log.info("removing %s %s: its pod is gone", kind.__name__, meta.name)
-        await ctx.kube.delete(kind, meta.name or "")
+        if await ctx.kube.delete(kind, meta.name or "", uid=meta.uid):
+            removed.append(f"{kind.__name__}/{meta.name}")

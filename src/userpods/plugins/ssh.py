@@ -53,5 +53,5 @@ def userpods_pod_info(pod: Pod, info: dict[str, Any], ctx: Context) -> None:
 
 
 @hookimpl
-async def userpods_clean_unused(ctx: Context) -> None:
-    await remove_orphans(ctx, Service, "-ssh")
+async def userpods_clean_unused(ctx: Context, removed: list[str]) -> None:
+    await remove_orphans(ctx, Service, removed, "-ssh")

@@ -166,8 +166,9 @@ class CopyTokens:
                 log.warning("could not copy the tokens of %s again: %s", meta.name, exc)
 
     @hookimpl
-    async def userpods_clean_unused(self, ctx: Context) -> None:
+    async def userpods_clean_unused(self, ctx: Context, removed: list[str]) -> None:
         for name in self.store.names(ctx.state_dir):
             if ctx.cache.pods.get(name) is None:
                 log.info("removing the token file of %s: the pod is gone", name)
                 self.store.remove(ctx.state_dir, name)
+                removed.append(f"token file/{name}")
