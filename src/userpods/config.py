@@ -33,6 +33,9 @@ class ConfigError(ValueError):
         self.key = key
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True)
 class Silo:
     """A ScienceData silo (home server): its hostname and its address on the 10.0 network."""
@@ -72,6 +75,16 @@ class Settings:
     token_copy_timeout: float = 10.0  # how long a pod may take to write its token files
     log_format: str = "text"  # text, or json: one object per line for log collectors
     pod_security: str = "baseline"  # Pod Security Standards level manifests must meet
+    # Peers whose X-Forwarded-For is believed. None: loopback and podSubnetCidr (the ingress
+    # controller runs in the pod network; the NetworkPolicy keeps user pods out).
+    trusted_proxies: tuple[Network, ...] | None = None
+
+    def trusts_proxy(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        """Whether a peer at ``address`` may tell who it forwards for (X-Forwarded-For)."""
+        networks = self.trusted_proxies
+        if networks is None:
+            return address.is_loopback or address in self.pod_subnet_cidr
+        return any(address in network for network in networks)
 
     def silo_hostname(self, address: str) -> str:
         """The silo hostname for a caller address, "" when the address is not a known silo."""
@@ -175,6 +188,17 @@ def _structured(value: Any) -> Any:
     return value
 
 
+def _networks(value: Any) -> tuple[Network, ...] | None:
+    value = _structured(value)
+    if value is None:
+        return None  # unset: the default
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ValueError("must be a list of networks in CIDR notation")
+    return tuple(_cidr(entry) for entry in value)
+
+
 def _silos(value: Any) -> tuple[Silo, ...]:
     value = _structured(value) or []
     if not isinstance(value, list):
@@ -241,6 +265,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "tokenCopyTimeout": ("token_copy_timeout", _positive_duration),
     "logFormat": ("log_format", _log_format),
     "podSecurity": ("pod_security", _pod_security),
+    "trustedProxies": ("trusted_proxies", _networks),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 
@@ -301,10 +326,15 @@ def describe(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, (name, _) in KEYS.items():
         value = getattr(settings, name)
+        if value is None:
+            continue  # its default is computed from other keys
         if isinstance(value, re.Pattern):
             value = value.pattern
         elif isinstance(value, tuple):
-            value = [v.__dict__ if isinstance(v, Silo) else v for v in value]
+            value = [
+                v.__dict__ if isinstance(v, Silo) else v if isinstance(v, str) else str(v)
+                for v in value
+            ]
         elif not isinstance(value, int | float | str):
             value = str(value)
         out[key] = value

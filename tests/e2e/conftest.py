@@ -86,6 +86,7 @@ class Stack:
     handle: DaemonHandle | None = None
     extra_plugins: list[tuple[str, Any]] = field(default_factory=list)
     daemon_token: str = ""  # the service account's token, as in manifests/ (RBAC applies)
+    shutdown: trio.Event | None = None  # set it to stop the daemon as SIGTERM does
     cluster_role: str = "user-pods-backend"  # its ClusterRole (suffixed on a real cluster)
     _scope: trio.CancelScope | None = None
 
@@ -134,6 +135,7 @@ class Stack:
                     self.kube_config(),
                     listen="127.0.0.1:0",
                     pm=pm,
+                    shutdown=self.shutdown,
                     stale_after=1.0,
                     task_status=task_status,
                 )

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import httpx2
 import trio
 from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import PersistentVolume, Pod
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import SILO, Stack
 from tests.e2e.helpers import (
     SLOW_START,
     assert_error,
@@ -180,6 +180,39 @@ async def test_mandatory_env_follows_the_caller(stack: Stack, api: Any, kube: As
         assert env == {"HOME_SERVER_IP": ip, "HOME_SERVER_HOSTNAME": hostname, "SD_UID": user}, (
             headers
         )
+
+
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """X-Forwarded-For names the caller only when the peer is a trusted proxy: from anyone
+    else, a forged ``8.8.8.8`` cannot point the user's storage at another NFS server."""
+    url = manifest_url(stack, "caddy_sciencedata.yaml")  # mounts the user's storage
+    await stack.restart(trustedProxies=["192.0.2.0/24"])  # loopback (the tests) is not trusted
+    name = await create(api, url, "forged@dtu.dk", headers={"X-Forwarded-For": "8.8.8.8"})
+    pod = await kube.get(Pod, name)
+    assert env_of(pod)["ubuntu-caddy"]["HOME_SERVER_IP"] == "10.2.0.20"  # loopback: testingHost
+    with trio.fail_after(10):
+        assert await watch_create(api, "forged@dtu.dk", name) is True
+    volumes = [v async for v in kube.list(PersistentVolume)]
+    assert [v.spec.nfs.server for v in volumes] == [SILO]
+
+    await stack.restart(trustedProxies=None)  # the default trusts loopback (the tests)
+    name = await create(api, url, "ported@dtu.dk", headers={"X-Forwarded-For": "10.0.0.14:41234"})
+    pod = await kube.get(Pod, name)
+    assert env_of(pod)["ubuntu-caddy"]["HOME_SERVER_IP"] == "10.2.0.14"
+
+
+async def test_an_unknown_caller_cannot_have_storage(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """A forwarded value that is not an address leaves the silo unknown: a pod that mounts the
+    user's storage (served by the silo) is refused before anything is made."""
+    url = manifest_url(stack, "caddy_sciencedata.yaml")
+    reply = await post_create(api, url, USER, headers={"X-Forwarded-For": "garbage"})
+    assert "which silo" in assert_error(reply, 400)
+    assert await names_of(kube, Pod) == []
+    assert await names_of(kube, PersistentVolume) == []
 
 
 async def test_yaml_url_must_be_whitelisted_before_fetching(

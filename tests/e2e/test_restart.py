@@ -24,6 +24,7 @@ from tests.e2e.helpers import (
     SLOW_READY,
     SLOW_START,
     assert_accounted,
+    assert_error,
     assert_json,
     assert_none_left,
     cluster_pods,
@@ -308,3 +309,44 @@ async def _no_storage(kube: AsyncClient) -> bool:
     claims = [c async for c in kube.list(PersistentVolumeClaim)]
     volumes = [v async for v in kube.list(PersistentVolume)]
     return not claims and not volumes
+
+
+async def test_shutdown_answers_the_long_polls(stack: Stack, api: Any, kube: AsyncClient) -> None:
+    """At shutdown (SIGTERM), open watch_create_pod / watch_delete_pod requests get a JSON 503
+    saying the service is restarting, within the grace period, instead of being cut off; the
+    work goes on after the restart."""
+    slow = serve(stack, pod_manifest("never", image=SLOW_START, restart="Never"))
+    plain = serve(stack, pod_manifest("held", restart="Never"))
+    stack.shutdown = trio.Event()
+    await stack.restart()
+    starting = await create(api, slow, USER)
+    held = await create(api, plain, USER)
+    with trio.fail_after(10):
+        assert await watch_create(api, USER, held) is True
+    await hold(kube, held)
+    assert_json(await delete(api, USER, held))
+    replies: dict[str, httpx2.Response] = {}
+
+    async def poll(path: str, name: str) -> None:
+        replies[path] = await api(path, {"user_id": USER, "pod_name": name})
+
+    daemon = stack.daemon
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll, "/watch_create_pod", starting)
+            nursery.start_soon(poll, "/watch_delete_pod", held)
+            await eventually(lambda: _waiting(daemon, 2))  # both requests wait
+            stack.shutdown.set()
+    for path in ("/watch_create_pod", "/watch_delete_pod"):
+        assert "restarting" in assert_error(replies[path], 503), path
+    stack.shutdown = None
+    await release(kube, held)
+    await stack.start()
+    with trio.fail_after(10):
+        assert await watch_delete(api, USER, held) is True
+    assert starting in await listed(api, USER)  # still being created
+
+
+async def _waiting(daemon: Any, count: int) -> bool:
+    await trio.lowlevel.checkpoint()
+    return len(daemon._waits) == count

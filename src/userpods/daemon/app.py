@@ -98,7 +98,8 @@ def build_app(daemon: Daemon) -> QuartTrio:
         return _json({"error": f"internal error: {type(error).__name__}"}, 500)
 
     def caller() -> Any:
-        address = caller_address(request.headers.get("X-Forwarded-For"), request.remote_addr)
+        forwarded = ",".join(request.headers.getlist("X-Forwarded-For")) or None
+        address = caller_address(forwarded, request.remote_addr, daemon.settings)
         return identify(address, daemon.settings)
 
     @route("/get_pods")

@@ -16,6 +16,8 @@ import copy
 import ipaddress
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +129,10 @@ class Daemon:
             self.index(podstate.name_of(pod), None, pod)
         self._user_locks: dict[str, trio.Lock] = {}
         self.settled = trio.Event()  # set once the work after start-up is done
+        # Set when the daemon begins to shut down: long requests answer then, before the
+        # HTTP server's grace period ends (their work resumes at the next start).
+        self.stopping = trio.Event()
+        self._waits: set[trio.CancelScope] = set()
         self.metrics = Metrics()
         self.metrics.watch_state(self)
         self._reserved: set[str] = set()
@@ -180,13 +186,18 @@ class Daemon:
         self, user_id: str, yaml_url: str, settings: dict[str, dict[str, str]], caller: Caller
     ) -> str:
         """Validate, build and create the pod; its creation flow goes on in the background."""
-        with trio.move_on_after(self.settings.manifest_timeout) as scope:
+        with (
+            self.until_stopping() as stop,
+            trio.move_on_after(self.settings.manifest_timeout) as scope,
+        ):
             raw = await manifest.fetch(
                 yaml_url,
                 self.settings.whitelist_manifest_regex,
                 max_bytes=self.settings.manifest_max_bytes,
                 client=self.http,
             )
+        if stop.cancelled_caught:
+            raise RequestError(503, "the service is restarting; nothing was created, try again")
         if scope.cancelled_caught:
             raise RequestError(
                 400, f"fetching the manifest took longer than {self.settings.manifest_timeout:g}s"
@@ -404,7 +415,10 @@ class Daemon:
             raise RequestError(404, f"pod {pod_name} not found", requested=False)
         self._abort_creation(pod_name, "deleted by the user while it was being created")
         flow = self._delete_pod(pod, "requested by the user")
-        await flow.requested.wait()
+        with self.until_stopping():
+            await flow.requested.wait()
+        if not flow.requested.is_set():
+            raise RequestError(503, "the service is restarting; ask again in a moment")
         if not flow.accepted:
             raise RequestError(503, f"the pod could not be deleted: {flow.reason}")
 
@@ -503,7 +517,7 @@ class Daemon:
             flows.append(self._delete_pod(pod, "delete_all_user"))
         with trio.move_on_after(2 * self.settings.timeout_delete):
             for flow in flows:
-                await flow.done.wait()
+                await self._outcome(flow)
             ctx = self.pod_context("", user_id, Caller("", "", ""))
             async with self.user_lock(user_id):
                 if self.pods_of(user_id):
@@ -513,13 +527,42 @@ class Daemon:
         return False
 
     # ------------------------------------------------------------------ watch_*
+    async def _outcome(self, flow: Flow) -> bool:
+        """The flow's outcome once it ends; a 503 if the daemon begins to stop first."""
+        with self.until_stopping():
+            await flow.done.wait()
+        if flow.done.is_set():
+            return flow.ok
+        raise RequestError(
+            503,
+            "the service is restarting; ask again in a moment (the work goes on after the restart)",
+        )
+
+    @contextmanager
+    def until_stopping(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope that :meth:`begin_stopping` cancels (a request's wait)."""
+        with trio.CancelScope() as scope:
+            if self.stopping.is_set():
+                scope.cancel()
+            self._waits.add(scope)
+            try:
+                yield scope
+            finally:
+                self._waits.discard(scope)
+
+    def begin_stopping(self) -> None:
+        """The daemon is shutting down: requests that wait answer now (a 503, or their
+        result if it is known), within the HTTP server's grace period."""
+        self.stopping.set()
+        for scope in self._waits:
+            scope.cancel()
+
     async def watch_create(self, user_id: str, pod_name: str) -> bool:
         flow = self.creating.get(pod_name)
         if flow is not None:
             if flow.user_id != user_id:
                 return False
-            await flow.done.wait()
-            return flow.ok
+            return await self._outcome(flow)
         pod = self._owned(user_id, pod_name)
         return (
             pod is not None
@@ -533,8 +576,7 @@ class Daemon:
         if flow is not None:
             if flow.user_id != user_id:
                 return True
-            await flow.done.wait()
-            return flow.ok
+            return await self._outcome(flow)
         return self._owned(user_id, pod_name) is None
 
     # ------------------------------------------------------------------ reads

@@ -67,6 +67,7 @@ async def serve_daemon(
         daemon = Daemon(settings, kube, cache, pm, nursery, http)
         daemon.resume()
         nursery.start_soon(_clean_after_start, daemon)
+        nursery.start_soon(_stop_waits_at_shutdown, daemon, stop)
         config = hypercorn.config.Config()
         config.bind = [listen]
         config.accesslog = None
@@ -86,6 +87,13 @@ async def serve_daemon(
             )
             task_status.started(DaemonHandle(url, daemon, kube))
         nursery.cancel_scope.cancel()  # the server has drained: stop the flows
+
+
+async def _stop_waits_at_shutdown(daemon: Daemon, stop: trio.Event) -> None:
+    """At shutdown, long requests (watch_*, delete_all_user, a manifest fetch) answer at once
+    instead of being cut off without a reply when the grace period ends."""
+    await stop.wait()
+    daemon.begin_stopping()
 
 
 async def _clean_after_start(daemon: Daemon) -> None:

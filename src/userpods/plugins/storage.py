@@ -65,6 +65,11 @@ class UserStorage:
                 if name in declared:
                     continue
                 if name == "sciencedata":
+                    if not request.caller.silo_ip:
+                        raise PodRejected(
+                            "cannot tell which silo (home server) this request comes from, "
+                            "and the pod mounts the user's storage, which is served by it"
+                        )
                     claim = storage_claim_name(request.user_id)
                 elif name == "local":
                     claim = "local-claim-" + str(mount.get("mountPath", "")).replace("/", "-")
