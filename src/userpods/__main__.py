@@ -22,7 +22,7 @@ from pathlib import Path
 import trio
 from lightkube import KubeConfig
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, warn_ignored_keys
 from .daemon.service import serve_daemon
 from .examples import manifest_names, serve_examples
 from .kube import load_config
@@ -284,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         settings = _load_serve_settings(args)
         configure_logging(settings.log_format)
+        warn_ignored_keys(settings)
         problem = ""
         try:
             trio.run(_until_signalled, partial(_serve_daemon, args, settings))

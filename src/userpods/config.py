@@ -5,12 +5,17 @@ which does that), then overridden by environment variables ``BACKEND_<KEY IN CAP
 (``timeoutCreate`` -> ``BACKEND_TIMEOUTCREATE``). Every value is checked at load time; an
 invalid one raises :class:`ConfigError` naming the key, so the daemon refuses to start rather
 than fail later.
+
+Keys the original backend knew but userpods does not use (:data:`ORIGINAL_ONLY_KEYS`) are
+accepted and ignored, as the original ignored keys it did not read; ``userpods serve`` names
+them in one warning at start-up (:func:`warn_ignored_keys`). Any other key stops start-up.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +26,7 @@ from typing import Any
 import yaml
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
+DEFAULT_RESTART_POLICY = "Never"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -49,7 +55,7 @@ class Settings:
     """The daemon's configuration. Durations are in seconds, sizes in bytes."""
 
     namespace: str = "sciencedata-dev"
-    default_restart_policy: str = "Never"  # fills a manifest's missing restartPolicy
+    default_restart_policy: str = DEFAULT_RESTART_POLICY  # fills a missing restartPolicy
     timeout_create: float = 90.0  # request to Ready with post-create steps done
     timeout_delete: float = 90.0  # delete request to pod gone with cleanup done
     pod_cache_dir: Path = Path("/tmp/podcaches")  # token store: one file per pod
@@ -72,12 +78,17 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()  # plugin names not to load
     manifest_max_bytes: int = 1024 * 1024
     manifest_timeout: float = 10.0
-    token_copy_timeout: float = 10.0  # how long a pod may take to write its token files
+    token_copy_timeout: float = 10.0  # how long a new pod's token files are waited for
+    # After that, how long (from the pod's Ready) missing token files are looked for in the
+    # background; 0: not at all.
+    token_retry_period: float = 300.0
     log_format: str = "text"  # text, or json: one object per line for log collectors
     pod_security: str = "baseline"  # Pod Security Standards level manifests must meet
     # Peers whose X-Forwarded-For is believed. None: loopback and podSubnetCidr (the ingress
     # controller runs in the pod network; the NetworkPolicy keeps user pods out).
     trusted_proxies: tuple[Network, ...] | None = None
+    # Keys of the original backend found in the file or environment: accepted, ignored.
+    ignored_keys: tuple[str, ...] = ()
 
     def trusts_proxy(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         """Whether a peer at ``address`` may tell who it forwards for (X-Forwarded-For)."""
@@ -124,6 +135,10 @@ def _positive_duration(value: Any) -> float:
     return seconds
 
 
+def _duration(value: Any) -> float:
+    return parse_duration(_str(value))
+
+
 def _positive_int(value: Any) -> int:
     try:
         number = int(str(value).strip())
@@ -136,6 +151,8 @@ def _positive_int(value: Any) -> int:
 
 def _restart_policy(value: Any) -> str:
     text = _str(value)
+    if not text:  # the original accepted "" too (its check lists it): the default
+        return DEFAULT_RESTART_POLICY
     if text not in RESTART_POLICIES:
         raise ValueError(f'must be one of {", ".join(RESTART_POLICIES)}, not "{text}"')
     return text
@@ -263,11 +280,32 @@ KEYS: dict[str, tuple[str, Any]] = {
     "manifestMaxBytes": ("manifest_max_bytes", _positive_int),
     "manifestTimeout": ("manifest_timeout", _positive_duration),
     "tokenCopyTimeout": ("token_copy_timeout", _positive_duration),
+    "tokenRetryPeriod": ("token_retry_period", _duration),
     "logFormat": ("log_format", _log_format),
     "podSecurity": ("pod_security", _pod_security),
     "trustedProxies": ("trusted_proxies", _networks),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
+
+# Keys the original backend (deic-dk/kubernetes_backend) read or shipped in its config.yaml at
+# some point, which userpods has no use for: ingressIssuer (a cert-manager issuer, dropped by
+# the original for the wildcard secret), ingressURL (the ingress host before ingressDomain),
+# publicIP (an external IP on SSH services), restartPolicy and tokenDir (early names of
+# defaultRestartPolicy and podCacheDir), mandatoryEnvVars (env vars for every pod, later made
+# by the original itself) and hostnameMap (which the original computed from hostnameList). The
+# original ignored any key it did not read; these are accepted so that its configuration
+# files and deployments load, and named in a warning.
+ORIGINAL_ONLY_KEYS = (
+    "ingressIssuer",
+    "ingressURL",
+    "publicIP",
+    "restartPolicy",
+    "tokenDir",
+    "mandatoryEnvVars",
+    "hostnameMap",
+)
+_IGNORED_BY_LOWER = {key.lower(): key for key in ORIGINAL_ONLY_KEYS}
+log = logging.getLogger(__name__)
 
 
 def env_name(key: str) -> str:
@@ -279,14 +317,19 @@ def build_settings(
 ) -> Settings:
     """Settings from config-file ``values`` (any key case), then ``env``, then overrides."""
     raw: dict[str, Any] = {}
+    ignored: list[str] = []
     for key, value in values.items():
         canonical = _BY_LOWER.get(str(key).lower())
         if canonical is None:
+            if str(key).lower() in _IGNORED_BY_LOWER:
+                ignored.append(str(key))
+                continue
             raise ConfigError(str(key), f"unknown configuration key (known: {', '.join(KEYS)})")
         raw[canonical] = value
     for key in KEYS:
         if env is not None and env_name(key) in env:
             raw[key] = env[env_name(key)]
+    ignored += [env_name(k) for k in ORIGINAL_ONLY_KEYS if env is not None and env_name(k) in env]
     fields: dict[str, Any] = {}
     for key, value in raw.items():
         name, parse = KEYS[key]
@@ -294,6 +337,8 @@ def build_settings(
             fields[name] = parse(value)
         except ValueError as exc:
             raise ConfigError(key, str(exc)) from None
+    if ignored:
+        fields["ignored_keys"] = tuple(ignored)
     fields.update(overrides)
     settings = Settings(**fields)
     if "podCacheDir" not in raw and "pod_cache_dir" not in overrides:
@@ -319,6 +364,16 @@ def load_settings(
         if not isinstance(values, dict):
             raise ConfigError(str(path), "the configuration file must be a mapping of keys")
     return build_settings(values, os.environ if env is None else env, **overrides)
+
+
+def warn_ignored_keys(settings: Settings) -> None:
+    """Log, once, the original backend's keys that the configuration set and userpods ignores
+    (``userpods serve`` calls it once logging is set up)."""
+    if settings.ignored_keys:
+        log.warning(
+            "configuration: ignoring %s: known to the original backend, not used by userpods",
+            ", ".join(settings.ignored_keys),
+        )
 
 
 def describe(settings: Settings) -> dict[str, Any]:

@@ -6,16 +6,18 @@ and disables any by name (config ``disabledPlugins``). ``docs/hooks.md`` has a s
 
 Async hooks run inside the pod's flow: under its cancel scope (the creation deadline, or the
 deletion timeout), one plugin after another. They must be idempotent: after a daemon restart a
-flow resumes from its start, so a step may run again for the same pod.
+flow resumes from its start, so a step may run again for the same pod. Work that must go on
+after its hook returns runs through :meth:`Context.spawn`; plugins count what they see on the
+daemon's /metrics through ``Context.counters``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 import trio
@@ -46,7 +48,8 @@ class Caller:
 
     ``silo_ip`` is the caller's address (a loopback caller counts as ``testingHost``);
     ``data_ip`` is the same host on the data network (10.0.x.y becomes 10.2.x.y), where pods
-    reach the user's files; ``hostname`` comes from ``hostnameList`` ("" if unknown).
+    reach the user's files; ``hostname`` comes from ``hostnameList``, by either address (""
+    if unknown).
     """
 
     silo_ip: str
@@ -65,9 +68,27 @@ class CreateRequest:
     pod_name: str = ""
 
 
+class Counters(Protocol):
+    """Counters on the daemon's /metrics that a plugin may add to (``ctx.counters``)."""
+
+    def count(self, name: str, documentation: str, /, **labels: str) -> None:
+        """Add one to the counter ``name`` (shown as ``<name>_total``) for these label values.
+
+        The counter is made at its first count; every count of it must give the same label
+        names, and its name must not be one of the daemon's own series."""
+
+
+class _Uncounted:
+    """The counters of a context outside a daemon (a tool, a unit test): counts go nowhere."""
+
+    def count(self, name: str, documentation: str, /, **labels: str) -> None:
+        return None
+
+
 @dataclass
 class Context:
-    """What every async hook can use: configuration, the API, the cache, a state directory."""
+    """What every async hook can use: configuration, the API, the cache, a state directory,
+    counters on /metrics, and a way to run work in the background."""
 
     settings: Settings
     kube: Kube
@@ -75,6 +96,30 @@ class Context:
     state_dir: Path  # podCacheDir: where plugins keep per-pod files (one file per pod)
     log: logging.Logger | logging.LoggerAdapter[Any]
     user_locks: dict[str, trio.Lock] = field(default_factory=dict)
+    background: trio.Nursery | None = None  # the daemon's nursery, for spawn()
+    counters: Counters = field(default_factory=_Uncounted)
+
+    def spawn(self, name: str, task: Callable[[], Awaitable[None]]) -> None:
+        """Start ``task()`` beside the flows (in the daemon's nursery) and return at once.
+
+        For work a hook starts that its flow should not wait for, such as looking for a file a
+        pod writes late. The task bounds itself: a deadline, and an end once what it works for
+        is gone (a pod: watch ``cache.pods``). The daemon cancels it when it stops and nothing
+        resumes it: work that must survive a restart is picked up in ``userpods_startup``. An
+        exception ends only the task, logged with its traceback.
+        """
+        nursery = self.background
+        if nursery is None:
+            raise RuntimeError("no background nursery: this context is not a daemon's")
+        log = self.log
+
+        async def guarded() -> None:
+            try:
+                await task()
+            except Exception:
+                log.exception("background task %s failed", name)
+
+        nursery.start_soon(guarded, name=name)
 
     def user_lock(self, user_id: str) -> trio.Lock:
         """The lock a user's creations hold while ensuring dependencies, and their cleanup
@@ -106,12 +151,14 @@ class Specs:
 
     @hookspec
     def userpods_prepare_pod(
-        self, pod: dict[str, Any], request: CreateRequest, settings: Settings
+        self, pod: dict[str, Any], request: CreateRequest, settings: Settings, ctx: Context
     ) -> None:
         """Edit the pod manifest (a plain dict) before it is created.
 
         Runs in the create_pod request; ``pod`` already has its final name, labels and
-        annotations. Raise :class:`PodRejected` to refuse the request with a 400.
+        annotations. ``ctx`` gives the cluster as the cache knows it (read it, never call the
+        API here: this runs synchronously in the request). Raise :class:`PodRejected` to
+        refuse the request with a 400.
         """
 
     @hookspec

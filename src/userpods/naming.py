@@ -1,19 +1,22 @@
 """One place that turns user ids and manifest names into Kubernetes names and label values.
 
-Guarantees, for every user id the API admits (``^[a-z0-9][-a-z0-9._]*[@]?[-a-z0-9._]*[a-z0-9]$``):
+Names are the original's, readable, wherever that is safe, and a digest only where it is not.
+For every user id the API admits (``^[a-z0-9][-a-z0-9._]*[@]?[-a-z0-9._]*[a-z0-9]$``):
 
-- ``user_string(user_id)`` is a DNS-1123 label of at most 32 characters, and distinct user ids
-  give distinct strings. Ids made only of ``[a-z0-9]`` runs joined by single hyphens are used
-  as they are (as the original did); any other id (``.``, ``@``, ``_``, ``--``, or too long)
-  becomes a readable prefix, ``--`` and a 60-bit digest of the whole id. Plain ids never contain
-  ``--``, so the two forms cannot meet; the original mapped ``a.b@c.dk`` and ``a@b.c.dk`` both
-  to ``a-b-c-dk``.
-- Pod names (``<manifest name>-<user string>``, then ``-1`` ... ``-9``) are DNS-1035 labels of
-  at most 58 characters, so ``<pod>-ssh`` and ``<pod>-http`` are valid service names and
-  ``<pod>.<ingressDomain>`` a valid host.
+- ``user_strings(user_id)`` gives the user's parts of object names, in order of preference:
+  the original's readable form (``@`` and ``.`` as ``-``: ``fror@dtu.dk`` -> ``fror-dtu-dk``)
+  when it is a DNS-1123 label of at most 32 characters, then a digest form (a readable
+  prefix, ``--`` and a 60-bit digest of the whole id), which distinct ids never share. The
+  readable form is lossy (the original mapped ``a.b@c.dk`` and ``a@b.c.dk`` both to
+  ``a-b-c-dk``), so it is only a name, never an owner: whoever picks a name checks that nobody
+  else holds it and falls back to the digest form (the daemon for pods, the storage plugin
+  for claims and volumes). Ownership is decided on the full user id, kept in an annotation.
+- Pod names (``<manifest name>-<user string>``, then ``-1`` ... ``-9``: one *family* per user
+  string) are DNS-1035 labels of at most 58 characters, so ``<pod>-ssh`` and ``<pod>-http``
+  are valid service names and ``<pod>.<ingressDomain>`` a valid host.
 - Label values are the original's (``user`` = the part before ``@``, ``domain`` = after) when
   those are valid label values, else a readable prefix and a digest. Labels are for selection
-  by other tools only: ownership is decided on the full user id, kept in an annotation.
+  by other tools, and for recognising the original's objects (which carry no annotations).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ USER_STRING_MAX = 32
 POD_NAME_MAX = 58  # 63 (DNS-1035 service names) - len("-http")
 NAME_SUFFIXES = ("", *(f"-{i}" for i in range(1, 10)))
 _DIGEST_LEN = 12  # base32 characters: 60 bits
-_PLAIN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 # Labels kept from the original, so other tools keep working.
@@ -56,12 +59,30 @@ def _readable(text: str, limit: int) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")
 
 
-def user_string(user_id: str) -> str:
-    """The user's part of object names (see module docstring)."""
-    if _PLAIN.fullmatch(user_id) and len(user_id) <= USER_STRING_MAX:
-        return user_id
+def readable_user_string(user_id: str) -> str | None:
+    """The original's user string (``@`` and ``.`` as ``-``), None when that is not a DNS-1123
+    label of at most USER_STRING_MAX characters (an ``_``, say, or a long id)."""
+    text = user_id.replace("@", "-").replace(".", "-")
+    if len(text) <= USER_STRING_MAX and _DNS_LABEL.fullmatch(text):
+        return text
+    return None
+
+
+def digest_user_string(user_id: str) -> str:
+    """A user string no other user id gives: a readable prefix, ``--``, a digest."""
     prefix = _readable(user_id, USER_STRING_MAX - 2 - _DIGEST_LEN)
     return f"{prefix}--{digest(user_id)}" if prefix else digest(user_id)
+
+
+def user_strings(user_id: str) -> list[str]:
+    """The user's parts of object names, most readable first (see module docstring)."""
+    readable = readable_user_string(user_id)
+    return [*([readable] if readable else []), digest_user_string(user_id)]
+
+
+def user_string(user_id: str) -> str:
+    """The user's preferred part of object names."""
+    return user_strings(user_id)[0]
 
 
 def manifest_part(name: str, limit: int) -> str:
@@ -71,25 +92,32 @@ def manifest_part(name: str, limit: int) -> str:
     return (text[:limit].rstrip("-") or "pod")[:limit]
 
 
+def pod_name_families(manifest_name: str, user_id: str) -> list[list[str]]:
+    """The name families a new pod may take, one per user string (most readable first), each
+    ``base``, ``base-1``, ..., ``base-9``."""
+    families = []
+    for user in user_strings(user_id):
+        budget = POD_NAME_MAX - len(user) - 1 - 2  # "-" before the user string, "-N" after
+        base = f"{manifest_part(manifest_name, budget)}-{user}"
+        families.append([base + suffix for suffix in NAME_SUFFIXES])
+    return families
+
+
 def pod_name_candidates(manifest_name: str, user_id: str) -> list[str]:
-    """The names a new pod may take, in order: base, base-1, ..., base-9."""
-    user = user_string(user_id)
-    budget = POD_NAME_MAX - len(user) - 1 - 2  # "-" before the user string, "-N" after
-    base = f"{manifest_part(manifest_name, budget)}-{user}"
-    return [base + suffix for suffix in NAME_SUFFIXES]
+    """The preferred family: what a user's pods are named when nobody else holds the names."""
+    return pod_name_families(manifest_name, user_id)[0]
 
 
-def storage_claim_name(user_id: str) -> str:
-    """The user's storage claim in the deployment's namespace (the original's name)."""
-    return STORAGE_PREFIX + user_string(user_id)
+def storage_claim_candidates(user_id: str) -> list[str]:
+    """Names the user's storage claim may take, most readable first (the original's name)."""
+    return [STORAGE_PREFIX + user for user in user_strings(user_id)]
 
 
-def volume_name_candidates(user_id: str, namespace: str) -> list[str]:
-    """Names a user's new PersistentVolume may take, in order: the claim's own name (as the
+def volume_name_candidates(claim_name: str, user_id: str, namespace: str) -> list[str]:
+    """Names a user's new PersistentVolume may take, in order: its claim's own name (as the
     original named volumes), then one distinct per deployment and user. Volumes are
     cluster-wide: a second deployment serving the same user finds the first name taken."""
-    claim = storage_claim_name(user_id)
-    return [claim, f"{claim}-{digest(namespace + '/' + user_id, 8)}"]
+    return [claim_name, f"{claim_name}-{digest(namespace + '/' + user_id, 8)}"]
 
 
 def label_value(text: str) -> str:

@@ -57,14 +57,22 @@ async def test_a_verb_missing_from_the_role_fails_with_403(
     assert "forbidden" in error and 'cannot create resource "pods"' in error, error
 
 
-async def test_a_missing_exec_right_fails_the_token_step(
-    stack: Stack, api: Any, kube: AsyncClient
+async def test_a_missing_exec_right_leaves_the_tokens_out_and_says_why(
+    stack: Stack, api: Any, kube: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """As the original: the pod is kept without its tokens (see test_tokens.py); the log
+    names the refusal, and /metrics counts the missing keys and the failed execs."""
     await drop_verb(kube, "pods/exec", "create")
     await stack.restart(tokenCopyTimeout="0.5s")
     name = await create(api, manifest_url(stack, "ubuntu_sciencedata.yaml"), USER)
-    with trio.fail_after(10):
-        assert await watch_create(api, USER, name) is False
+    with caplog.at_level(logging.WARNING), trio.fail_after(10):
+        assert await watch_create(api, USER, name) is True
+    [info] = await get_pods(api, USER)
+    assert info["tokens"] == {}
+    refusals = [r.getMessage() for r in caplog.records if "/tmp/rsaHostKeyHash" in r.getMessage()]
+    assert len(refusals) == 1 and "403" in refusals[0], refusals
+    metrics = (await api("/metrics")).text
+    assert 'userpods_tokens_missing_total{key="rsaHostKeyHash"} 1.0' in metrics
 
 
 async def test_a_missing_volume_right_fails_the_storage_step(

@@ -34,6 +34,7 @@ from tests.e2e.helpers import (
     names_of,
     pod_manifest,
     post_create,
+    serve,
     watch_create,
     watch_delete,
 )
@@ -167,11 +168,17 @@ async def test_mandatory_env_follows_the_caller(stack: Stack, api: Any, kube: As
             "callers", container("main", HOME_SERVER_IP="preset", HOME_SERVER_HOSTNAME="preset")
         ),
     )
+    silos = [*stack.settings.hostname_list]
+    listed_by_data_address = {"hostname": "silo9.sciencedata.dk", "address": "10.2.0.99"}
+    await stack.restart(hostnameList=[*(s.__dict__ for s in silos), listed_by_data_address])
     cases = [
         ({}, "10.2.0.20", "silo7.sciencedata.dk"),  # loopback: testingHost
         ({"X-Forwarded-For": "10.0.0.14"}, "10.2.0.14", "silo1.sciencedata.dk"),
         ({"X-Forwarded-For": "10.0.0.14, 127.0.0.1"}, "10.2.0.14", "silo1.sciencedata.dk"),
-        ({"X-Forwarded-For": "10.0.3.99"}, "10.2.3.99", ""),  # not a known silo
+        # hostnameList by the silo's address, then by its data-network address (the original)
+        ({"X-Forwarded-For": "10.0.0.99"}, "10.2.0.99", "silo9.sciencedata.dk"),
+        # an unknown silo: HOME_SERVER_HOSTNAME is not set (the manifest's own value stays)
+        ({"X-Forwarded-For": "10.0.3.99"}, "10.2.3.99", "preset"),
     ]
     for i, (headers, ip, hostname) in enumerate(cases):
         user = f"caller{i}@dtu.dk"
@@ -180,6 +187,10 @@ async def test_mandatory_env_follows_the_caller(stack: Stack, api: Any, kube: As
         assert env == {"HOME_SERVER_IP": ip, "HOME_SERVER_HOSTNAME": hostname, "SD_UID": user}, (
             headers
         )
+    plain = serve(stack, pod_manifest("undeclared", container("main")))
+    name = await create(api, plain, "caller9@dtu.dk", headers={"X-Forwarded-For": "10.0.3.99"})
+    env = env_of(await kube.get(Pod, name))["main"]
+    assert env == {"HOME_SERVER_IP": "10.2.3.99", "SD_UID": "caller9@dtu.dk"}
 
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(

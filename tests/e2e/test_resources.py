@@ -58,7 +58,7 @@ async def check_ready_pod(
         http = services.pop(f"{name}-http")
         assert http.spec.type == "ClusterIP"
         assert http.spec.ports[0].port == want.ingress_port
-        ingress = await kube.get(Ingress, name)
+        ingress = await kube.get(Ingress, f"{name}-ingress")
         rule = ingress.spec.rules[0]
         assert rule.host == f"{name}.{domain}"
         path = rule.http.paths[0]

@@ -121,7 +121,7 @@ async def test_two_deployments_share_a_cluster_and_a_user(
         [second_volume] = _of(volumes, ANN, OTHER_NAMESPACE)
         assert second_volume != first_volume
         assert volumes[second_volume].spec.claimRef.namespace == OTHER_NAMESPACE
-        claim = naming.storage_claim_name(ANN)
+        claim = naming.storage_claim_candidates(ANN)[0]
         [mine] = [c async for c in kube.list(PersistentVolumeClaim, namespace=first_ns)]
         [theirs] = [
             c

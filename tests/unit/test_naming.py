@@ -54,10 +54,31 @@ def test_pod_names_leave_room_for_services_and_hosts(user_id: str, manifest: str
         assert DNS1123_LABEL.fullmatch(name)  # valid as a host label too
 
 
-def test_user_strings_are_distinct_where_the_original_collided() -> None:
-    assert naming.user_string("a.b@c.dk") != naming.user_string("a@b.c.dk")
-    strings = {naming.user_string(u) for u in IDS}
-    assert len(strings) == len(IDS)
+def test_readable_names_as_the_original_made_them() -> None:
+    assert naming.user_string("fror@dtu.dk") == "fror-dtu-dk"
+    assert naming.pod_name_candidates("ubuntu", "fror@dtu.dk")[:2] == [
+        "ubuntu-fror-dtu-dk",
+        "ubuntu-fror-dtu-dk-1",
+    ]
+    assert naming.storage_claim_candidates("fror@dtu.dk")[0] == "user-storage-fror-dtu-dk"
+
+
+def test_a_digest_only_where_the_readable_form_is_not_a_name() -> None:
+    for user_id in ("x_y@dtu.dk", "a" * 40 + "@dtu.dk"):
+        [only] = naming.user_strings(user_id)
+        assert "--" in only and len(only) <= naming.USER_STRING_MAX
+
+
+def test_ids_that_read_alike_keep_distinct_fallbacks() -> None:
+    """The original mapped a.b@c.dk and a@b.c.dk to one name; their readable forms still
+    meet (whoever names things checks who holds a name), their digest forms never do."""
+    first, second = naming.user_strings("a.b@c.dk"), naming.user_strings("a@b.c.dk")
+    assert first[0] == second[0] == "a-b-c-dk"
+    assert first[-1] != second[-1]
+    fallbacks = {naming.user_strings(u)[-1] for u in IDS}
+    assert len(fallbacks) == len(IDS)
+    families = [naming.pod_name_families("ubuntu", u)[-1] for u in ("a.b@c.dk", "a@b.c.dk")]
+    assert not set(families[0]) & set(families[1])
 
 
 def test_plain_ids_stay_as_the_original_named_them() -> None:
@@ -69,11 +90,18 @@ def test_plain_ids_stay_as_the_original_named_them() -> None:
     ]
 
 
-def test_a_plain_id_cannot_pose_as_anothers_hashed_string() -> None:
-    hashed = naming.user_string("fror@dtu.dk")
-    assert "--" in hashed
-    # An id equal to that string is not plain (it contains "--"), so it is hashed in turn.
-    assert naming.user_string(hashed) != hashed
+def test_an_id_cannot_pose_as_anothers_digest_string() -> None:
+    digested = naming.digest_user_string("fror@dtu.dk")
+    assert "--" in digested
+    assert naming.digest_user_string(digested) != digested
+
+
+@pytest.mark.parametrize("user_id", IDS)
+def test_every_family_is_valid(user_id: str) -> None:
+    for family in naming.pod_name_families("jupyter", user_id):
+        assert len(family) == 10 == len(set(family))
+        for name in family:
+            assert len(name) <= naming.POD_NAME_MAX and DNS1035.fullmatch(name), name
 
 
 @pytest.mark.parametrize("user_id", IDS)

@@ -5,6 +5,7 @@ and that config, namespace label and plugin registration agree."""
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import MANIFESTS
 from userpods.config import ConfigError, Settings, build_settings, load_settings
+from userpods.daemon.cache import ClusterCache
 from userpods.daemon.pluginhost import build_plugin_manager
-from userpods.hooks import Caller, CreateRequest, PodRejected, hookimpl
+from userpods.hooks import Caller, Context, CreateRequest, PodRejected, hookimpl
 from userpods.plugins import builtin_plugins
 from userpods.plugins.podsecurity import rejection
 from userpods.plugins.pss_restricted import LEVELS, evaluate
@@ -550,7 +552,9 @@ REQUEST = CreateRequest("ann@uni.dk", "https://x/p.yaml", {}, Caller("10.0.0.20"
 
 def prepare(pod: Obj, pm_settings: Settings, extra: list[tuple[str, Any]] | None = None) -> None:
     pm = build_plugin_manager(pm_settings, extra=extra or [], entry_points=False)
-    pm.hook.userpods_prepare_pod(pod=pod, request=REQUEST, settings=pm_settings)
+    cache = ClusterCache(None)  # type: ignore[arg-type]  # read only, and empty
+    ctx = Context(pm_settings, None, cache, Path("."), logging.getLogger())  # type: ignore[arg-type]
+    pm.hook.userpods_prepare_pod(pod=pod, request=REQUEST, settings=pm_settings, ctx=ctx)
 
 
 def test_registered_last_and_can_be_disabled() -> None:

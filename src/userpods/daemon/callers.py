@@ -70,6 +70,7 @@ def identify(address: str, settings: Settings) -> Caller:
         silo_ip = settings.testing_host
     else:
         silo_ip = str(ip)
-    return Caller(
-        silo_ip=silo_ip, data_ip=data_network_ip(silo_ip), hostname=settings.silo_hostname(silo_ip)
-    )
+    data_ip = data_network_ip(silo_ip)
+    # As the original: hostnameList by the silo's address, then by its data-network address.
+    hostname = settings.silo_hostname(silo_ip) or settings.silo_hostname(data_ip)
+    return Caller(silo_ip=silo_ip, data_ip=data_ip, hostname=hostname)

@@ -135,12 +135,19 @@ class Daemon:
         self._waits: set[trio.CancelScope] = set()
         self.metrics = Metrics()
         self.metrics.watch_state(self)
-        self._reserved: set[str] = set()
+        self._reserved: dict[str, str] = {}  # pod names being created -> for whom
 
     # ------------------------------------------------------------------ helpers
     def context(self) -> Context:
         return Context(
-            self.settings, self.kube, self.cache, self.settings.pod_cache_dir, log, self._user_locks
+            self.settings,
+            self.kube,
+            self.cache,
+            self.settings.pod_cache_dir,
+            log,
+            self._user_locks,
+            background=self.nursery,
+            counters=self.metrics,
         )
 
     def pod_context(self, pod_name: str, user_id: str, caller: Caller) -> PodContext:
@@ -152,6 +159,8 @@ class Daemon:
             self.settings.pod_cache_dir,
             adapter,
             self._user_locks,
+            background=self.nursery,
+            counters=self.metrics,
             pod_name=pod_name,
             user_id=user_id,
             caller=caller,
@@ -214,10 +223,10 @@ class Daemon:
         request = CreateRequest(user_id, yaml_url, settings, caller)
         started = trio.current_time()
         deadline_wall = datetime.now(UTC) + timedelta(seconds=self.settings.timeout_create)
-        for candidate in naming.pod_name_candidates(template["metadata"]["name"], user_id):
+        for candidate in self._name_family(template["metadata"]["name"], user_id):
             if self.cache.pods.get(candidate) is not None or candidate in self._reserved:
                 continue
-            self._reserved.add(candidate)
+            self._reserved[candidate] = user_id
             try:
                 pod = self._build(template, candidate, request, deadline_wall)
                 try:
@@ -229,7 +238,7 @@ class Daemon:
                 except KubeUnavailable as exc:
                     raise RequestError(503, f"Kubernetes is unavailable: {exc}") from exc
             finally:
-                self._reserved.discard(candidate)
+                self._reserved.pop(candidate, None)
             self.cache.pods.observe(created)
             self._start_creation(created, started + self.settings.timeout_create, started)
             log.info(
@@ -244,6 +253,23 @@ class Daemon:
             f"no free pod name: {template['metadata']['name']} for this "
             "user and -1 to -9 are all taken",
         )
+
+    def _name_family(self, manifest_name: str, user_id: str) -> list[str]:
+        """The names the user's new pod may take: the most readable family (see naming) of
+        which no name is held by another user, so that users whose ids read alike never share
+        a family; [] when every family is someone else's."""
+        for family in naming.pod_name_families(manifest_name, user_id):
+            held = (self._holder(name) for name in family)
+            if all(holder in ("", user_id) for holder in held):
+                return family
+        return []
+
+    def _holder(self, name: str) -> str:
+        """Whose pod ``name`` is, or is about to be ("" if nobody's)."""
+        pod = self.cache.pods.get(name)
+        if pod is not None:
+            return podstate.owner(pod) or "?"
+        return self._reserved.get(name, "")
 
     def _build(
         self, template: dict[str, Any], name: str, request: CreateRequest, deadline: datetime
@@ -286,7 +312,12 @@ class Daemon:
         request.pod_name = name
         try:
             call_sync_hook(
-                self.pm, "userpods_prepare_pod", pod=pod, request=request, settings=self.settings
+                self.pm,
+                "userpods_prepare_pod",
+                pod=pod,
+                request=request,
+                settings=self.settings,
+                ctx=self.context(),
             )
         except PodRejected as exc:
             raise RequestError(400, str(exc)) from exc

@@ -4,7 +4,8 @@ Counted as things happen: HTTP requests by endpoint and status, creations by out
 failure reason, creation latency (request to Ready with the post-create steps done). Read at
 scrape time from the daemon's state: creations and deletions in flight, Kubernetes API calls by
 verb and outcome, each cache's age (seconds since the apiserver last told it anything) and its
-watch restarts.
+watch restarts. Plugins add counters of their own through :meth:`Metrics.count` (the
+``Counters`` of their context), such as ``userpods_tokens_missing_total``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._plugin_counters: dict[str, Counter] = {}
+
+    def count(self, name: str, documentation: str, /, **labels: str) -> None:
+        """A plugin's count (``userpods.hooks.Counters``): the counter is made at the first."""
+        counter = self._plugin_counters.get(name)
+        if counter is None:
+            counter = Counter(name, documentation, sorted(labels), registry=self.registry)
+            self._plugin_counters[name] = counter
+        if labels:
+            counter.labels(**labels).inc()
+        else:
+            counter.inc()
 
     def watch_state(self, daemon: Daemon) -> None:
         self.registry.register(_StateCollector(daemon))

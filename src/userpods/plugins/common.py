@@ -53,7 +53,27 @@ def owner_uid(obj: Any) -> str:
 
 
 def made_for(obj: Any, pod: Pod) -> bool:
-    return obj is not None and pod.metadata is not None and owner_uid(obj) == pod.metadata.uid
+    """Whether ``obj`` was made for ``pod``: its owner reference names the pod's uid, or, for
+    a pod of the original backend (which made objects with no owner reference), its
+    ``createdForPod`` label names the pod. For the daemon's own pods only the owner reference
+    counts: a labelled leftover of the name is an earlier pod's."""
+    if obj is None or pod.metadata is None or obj.metadata is None:
+        return False
+    uid = owner_uid(obj)
+    if uid:
+        return uid == pod.metadata.uid
+    if ANNOTATION_OWNER in (pod.metadata.annotations or {}):
+        return False
+    labels = obj.metadata.labels or {}
+    return bool(pod.metadata.name) and labels.get(LABEL_CREATED_FOR_POD) == pod.metadata.name
+
+
+def adopted_for(obj: Any, pod_name: str) -> bool:
+    """An object of the original's made for ``pod_name``: labelled, with no owner reference
+    (so Kubernetes will not remove it with the pod: the daemon must)."""
+    if obj is None or obj.metadata is None or owner_uid(obj):
+        return False
+    return bool((obj.metadata.labels or {}).get(LABEL_CREATED_FOR_POD) == pod_name)
 
 
 def pod_selector(pod: Pod) -> dict[str, str]:

@@ -4,7 +4,9 @@
   overwrites only variables the manifest already declares in that container (a manifest is the
   operator's list of what users may set).
 - ``mandatory-env`` (runs after): every container gets ``HOME_SERVER_IP`` (the user's silo on
-  the data network), ``HOME_SERVER_HOSTNAME`` and ``SD_UID`` (the user id), overwriting. A
+  the data network), ``HOME_SERVER_HOSTNAME`` (from ``hostnameList``, by the silo's address or
+  else its data-network address; not set at all for an unknown silo) and ``SD_UID`` (the user
+  id), overwriting. A
   container that declares the older ``HOME_SERVER`` gets the same address there, for manifests
   written for the first version of the backend.
 """
@@ -46,6 +48,7 @@ class MandatoryEnv:
         caller = request.caller
         for container in pod.get("spec", {}).get("containers", []):
             _set(container, "HOME_SERVER_IP", caller.data_ip, append=True)
-            _set(container, "HOME_SERVER_HOSTNAME", caller.hostname, append=True)
+            if caller.hostname:  # unset, as the original left it, for an unknown silo
+                _set(container, "HOME_SERVER_HOSTNAME", caller.hostname, append=True)
             _set(container, "SD_UID", request.user_id, append=True)
             _set(container, "HOME_SERVER", caller.data_ip, append=False)

@@ -1,7 +1,8 @@
 """HTTPS access: a pod annotated ``sciencedata.dk/ingress-port: "<port>"`` gets a ClusterIP
-service ``<pod>-http`` on that port and an Ingress for ``<pod>.<ingressDomain>`` (path ``/``,
-Prefix) with TLS from ``ingressWildcardSecret``; get_pods shows ``url`` =
-``https://<pod>.<ingressDomain>``.
+service ``<pod>-http`` on that port and an Ingress ``<pod>-ingress`` for
+``<pod>.<ingressDomain>`` (path ``/``, Prefix) with TLS from ``ingressWildcardSecret``;
+get_pods shows ``url`` = ``https://<pod>.<ingressDomain>``. The original's own services and
+ingresses of a pod (labels only, no owner reference) are removed with it.
 
 A malformed port is refused when the pod is requested (400), before anything is made. With no
 ``ingressDomain`` configured there is no host to route, so no ingress is made (logged).
@@ -29,7 +30,7 @@ from userpods.config import Settings
 from userpods.hooks import Context, CreateRequest, PodContext, PodRejected, hookimpl
 
 from .common import made_for, owned_meta, ready_pod
-from .services import ensure_ingress, ensure_service, remove_orphans
+from .services import ensure_ingress, ensure_service, remove_adopted, remove_orphans
 
 log = logging.getLogger(__name__)
 ANNOTATION_PORT = "sciencedata.dk/ingress-port"
@@ -48,6 +49,11 @@ def ingress_port(annotations: dict[str, str] | None) -> int | None:
 
 def host(pod_name: str, settings: Settings) -> str:
     return f"{pod_name}.{settings.ingress_domain}"
+
+
+def ingress_name(pod_name: str) -> str:
+    """As the original named it (operators' scripts and dashboards look for it)."""
+    return f"{pod_name}-ingress"
 
 
 @hookimpl
@@ -75,7 +81,7 @@ async def userpods_pod_ready(ctx: PodContext) -> None:
         ctx,
         pod,
         Ingress(
-            metadata=owned_meta(pod, ctx.pod_name, ctx),
+            metadata=owned_meta(pod, ingress_name(ctx.pod_name), ctx),
             spec=IngressSpec(
                 tls=[IngressTLS(hosts=[hostname], secretName=ctx.settings.ingress_wildcard_secret)],
                 rules=[
@@ -104,7 +110,7 @@ async def userpods_pod_ready(ctx: PodContext) -> None:
 @hookimpl
 def userpods_pod_info(pod: Pod, info: dict[str, Any], ctx: Context) -> None:
     name = pod.metadata.name if pod.metadata else ""
-    if name and made_for(ctx.cache.ingresses.get(name), pod):
+    if name and made_for(ctx.cache.ingresses.get(ingress_name(name)), pod):
         info["url"] = f"https://{host(name, ctx.settings)}"
 
 
@@ -112,3 +118,9 @@ def userpods_pod_info(pod: Pod, info: dict[str, Any], ctx: Context) -> None:
 async def userpods_clean_unused(ctx: Context, removed: list[str]) -> None:
     await remove_orphans(ctx, Ingress, removed)
     await remove_orphans(ctx, Service, removed, "-http")
+
+
+@hookimpl
+async def userpods_pod_gone(ctx: PodContext) -> None:
+    await remove_adopted(ctx, Ingress)
+    await remove_adopted(ctx, Service, "-http")

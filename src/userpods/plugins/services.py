@@ -17,7 +17,14 @@ from lightkube.resources.networking_v1 import Ingress
 
 from userpods.hooks import Context, PodContext
 
-from .common import LABEL_CREATED_FOR_POD, made_for, owned_meta, owner_uid, pod_selector
+from .common import (
+    LABEL_CREATED_FOR_POD,
+    adopted_for,
+    made_for,
+    owned_meta,
+    owner_uid,
+    pod_selector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +92,18 @@ async def remove_orphans(
         log.info("removing %s %s: its pod is gone", kind.__name__, meta.name)
         if await ctx.kube.delete(kind, meta.name or "", uid=meta.uid):
             removed.append(f"{kind.__name__}/{meta.name}")
+
+
+async def remove_adopted(ctx: PodContext, kind: type[Any], suffix: str = "") -> None:
+    """Delete the objects of ``kind`` (named ``*<suffix>``) that the original backend made for
+    the pod that is gone: they carry only its ``createdForPod`` label, no owner reference."""
+    cache = ctx.cache.services if kind is Service else ctx.cache.ingresses
+    for obj in cache.values():
+        meta = obj.metadata
+        if meta is None or not (meta.name or "").endswith(suffix) or meta.deletionTimestamp:
+            continue
+        if adopted_for(obj, ctx.pod_name):
+            log.info(
+                "removing %s %s made by the original for %s", kind.__name__, meta.name, ctx.pod_name
+            )
+            await ctx.kube.delete(kind, meta.name or "", uid=meta.uid)

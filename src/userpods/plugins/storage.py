@@ -30,10 +30,20 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim,
 
 from userpods.config import Settings
 from userpods.hooks import Context, CreateRequest, PodContext, PodRejected, StepFailed, hookimpl
-from userpods.naming import STORAGE_PREFIX, storage_claim_name
+from userpods.naming import STORAGE_PREFIX
 
 from .common import ANNOTATION_OWNER
-from .volumes import SIZE, claim_owner, create_volume, find_volume, rebind, volume_owner
+from .volumes import (
+    SIZE,
+    claim_name_for,
+    claim_owner,
+    create_volume,
+    find_claim,
+    find_volume,
+    pod_owner,
+    rebind,
+    volume_owner,
+)
 
 log = logging.getLogger(__name__)
 PREFIX = STORAGE_PREFIX
@@ -54,7 +64,7 @@ class UserStorage:
     # ------------------------------------------------------------------ prepare
     @hookimpl
     def userpods_prepare_pod(
-        self, pod: dict[str, Any], request: CreateRequest, settings: Settings
+        self, pod: dict[str, Any], request: CreateRequest, settings: Settings, ctx: Context
     ) -> None:
         spec = pod.setdefault("spec", {})
         declared = {v.get("name") for v in spec.get("volumes") or []}
@@ -70,7 +80,9 @@ class UserStorage:
                             "cannot tell which silo (home server) this request comes from, "
                             "and the pod mounts the user's storage, which is served by it"
                         )
-                    claim = storage_claim_name(request.user_id)
+                    claim = claim_name_for(ctx, request.user_id)
+                    if not claim:
+                        raise PodRejected("every name for the user's storage is taken by others")
                 elif name == "local":
                     claim = "local-claim-" + str(mount.get("mountPath", "")).replace("/", "-")
                 else:
@@ -174,11 +186,8 @@ class UserStorage:
 
 
 def _has_pods(ctx: Context, user_id: str) -> bool:
-    return any(
-        (p.metadata.annotations or {}).get(ANNOTATION_OWNER) == user_id
-        for p in ctx.cache.pods.values()
-        if p.metadata
-    )
+    """Whether the user has a pod: ours (owner annotation) or the original's (labels)."""
+    return any(pod_owner(pod) == user_id for pod in ctx.cache.pods.values())
 
 
 def _bound(claim: PersistentVolumeClaim | None) -> bool:
@@ -188,7 +197,7 @@ def _bound(claim: PersistentVolumeClaim | None) -> bool:
 async def delete_storage(ctx: Context, user_id: str, *, wait: bool = True) -> list[str]:
     """Delete this deployment's claim and volume of ``user_id`` (and, with ``wait``, wait until
     both are gone); the ``Kind/name`` of what was deleted."""
-    name = storage_claim_name(user_id)
+    name = find_claim(ctx, user_id)
     volume = find_volume(ctx, user_id, name)  # before the claim goes: it names the volume
     deleted = []
     claim = ctx.cache.claims.get(name)

@@ -8,7 +8,9 @@ ids, never by its name: its owner annotation (the full user id) and its namespac
 namespace). A user's volume is found by that ownership (first through the user's claim, whose
 ``volumeName`` names it), and a new one takes the first name of
 :func:`userpods.naming.volume_name_candidates` that nobody holds: the claim's own name when free,
-else one made distinct per deployment.
+else one made distinct per deployment. The original backend's storage (``user-storage-<user>``
+claims and volumes with its labels and no annotations) counts as the deployment's own when its
+claim is in the deployment's namespace: a deployment that replaces the original adopts it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolume
 
 from userpods.hooks import Context, PodContext, StepFailed
-from userpods.naming import ANNOTATION_NAMESPACE, ANNOTATION_OWNER, volume_name_candidates
+from userpods.naming import (
+    ANNOTATION_NAMESPACE,
+    ANNOTATION_OWNER,
+    STORAGE_PREFIX,
+    storage_claim_candidates,
+    user_id_from_labels,
+    volume_name_candidates,
+)
 
 SIZE = "10Gi"
 
@@ -32,13 +41,29 @@ def notes_of(obj: Any) -> dict[str, str]:
     return dict(meta.annotations or {}) if meta is not None else {}
 
 
+def _owner(obj: Any) -> str:
+    """The full user id an object of user storage belongs to: our owner annotation, or, on
+    the original backend's objects (which have none), its ``user``/``domain`` labels, trusted
+    only on objects that bear its storage name (label ``name`` = the object's name,
+    ``user-storage-...``). Those labels hold the id's two halves exactly, not a lossy form."""
+    owner = notes_of(obj).get(ANNOTATION_OWNER)
+    if owner is not None:
+        return owner
+    meta = getattr(obj, "metadata", None)
+    labels = dict(meta.labels or {}) if meta is not None else {}
+    name = meta.name if meta is not None else ""
+    if not name or not name.startswith(STORAGE_PREFIX) or labels.get("name") != name:
+        return ""
+    return user_id_from_labels(labels)
+
+
 def volume_owner(volume: PersistentVolume | None, namespace: str) -> str:
     """The user whose storage ``volume`` is for the deployment in ``namespace`` ("" when it
-    is not that deployment's: another's, the original's, an operator's)."""
+    is not that deployment's: another deployment's, an operator's)."""
     if volume is None:
         return ""
     notes = notes_of(volume)
-    owner = notes.get(ANNOTATION_OWNER, "")
+    owner = _owner(volume)
     recorded = notes.get(ANNOTATION_NAMESPACE)
     if recorded is None:  # made before volumes recorded their namespace
         ref = volume.spec.claimRef if volume.spec else None
@@ -47,8 +72,55 @@ def volume_owner(volume: PersistentVolume | None, namespace: str) -> str:
 
 
 def claim_owner(claim: Any) -> str:
-    """The user whose claim it is ("" for a claim the daemon did not make)."""
-    return notes_of(claim).get(ANNOTATION_OWNER, "")
+    """The user whose storage claim it is ("" for a claim that is nobody's storage)."""
+    return _owner(claim) if claim is not None else ""
+
+
+def find_claim(ctx: Context, user_id: str) -> str:
+    """The name of the user's storage claim in the cache ("" if none): found by its owner,
+    not recomputed, so it keeps its name for its lifetime (an older digest name, or the
+    original's)."""
+    held = sorted(
+        (c.metadata.deletionTimestamp is not None, c.metadata.name or "")
+        for c in ctx.cache.claims.values()
+        if c.metadata and claim_owner(c) == user_id
+    )
+    return held[0][1] if held else ""
+
+
+def claim_name_for(ctx: Context, user_id: str) -> str:
+    """The claim a new pod of the user mounts: the user's claim, else the most readable name
+    that nobody else holds ("" when every name is taken by others)."""
+    found = find_claim(ctx, user_id)
+    if found:
+        return found
+    # A claim another user's pod mounts is theirs even before it exists (just created).
+    mounted = {
+        claim: owner
+        for pod in ctx.cache.pods.values()
+        for claim in _storage_claims(pod)
+        if (owner := pod_owner(pod)) != user_id
+    }
+    for name in storage_claim_candidates(user_id):
+        holder = ctx.cache.claims.get(name)
+        if name in mounted or (holder is not None and claim_owner(holder) != user_id):
+            continue
+        return name
+    return ""
+
+
+def _storage_claims(pod: Any) -> list[str]:
+    volumes = (pod.spec.volumes or []) if pod.spec else []
+    claims = [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
+    return [c for c in claims if c.startswith(STORAGE_PREFIX)]
+
+
+def pod_owner(pod: Any) -> str:
+    """The full user id a pod belongs to: ours (annotation) or the original's (labels)."""
+    meta = pod.metadata
+    if meta is None:
+        return ""
+    return (meta.annotations or {}).get(ANNOTATION_OWNER) or user_id_from_labels(meta.labels)
 
 
 def find_volume(ctx: Context, user_id: str, claim_name: str) -> PersistentVolume | None:
@@ -73,7 +145,7 @@ def _going_last(volume: PersistentVolume) -> tuple[bool, str]:
 async def create_volume(ctx: PodContext, claim_name: str, labels: dict[str, str]) -> str:
     """Make the user's volume, pre-bound to ``claim_name``, under the first free name."""
     namespace = ctx.settings.namespace
-    for name in volume_name_candidates(ctx.user_id, namespace):
+    for name in volume_name_candidates(claim_name, ctx.user_id, namespace):
         existing = ctx.cache.volumes.get(name) or await ctx.kube.get(
             PersistentVolume, name, namespaced=False
         )
