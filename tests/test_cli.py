@@ -341,3 +341,19 @@ def test_main_without_a_command_is_a_usage_error(capsys: pytest.CaptureFixture[s
         main([])
     assert info.value.code == 2
     assert "usage: userpods" in capsys.readouterr().err
+
+
+async def test_serve_with_a_missing_kubeconfig_says_so_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"podCacheDir: {tmp_path}\n")
+    missing = tmp_path / "nowhere.yaml"
+    with trio.fail_after(STARTUP):
+        result = await trio.run_process(
+            [*userpods(), "serve", "--config", str(config), "--kubeconfig", str(missing)],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.decode().splitlines()  # no traceback
+    assert line.startswith("userpods serve: cannot load the Kubernetes configuration: ")

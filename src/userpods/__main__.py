@@ -218,7 +218,25 @@ def _listen(args: argparse.Namespace) -> str:
     return listen
 
 
-async def _serve_daemon(args: argparse.Namespace, settings: Settings, stop: trio.Event) -> None:
+def _kube_config(args: argparse.Namespace) -> KubeConfig | None:
+    """The Kubernetes configuration of ``userpods serve`` (None with --sim: the simulated
+    cluster makes its own); read before trio starts, so a bad file is a one-line message."""
+    if args.sim:
+        return None
+    try:
+        return load_config(args.kubeconfig)
+    except Exception as exc:
+        raise SystemExit(
+            f"userpods serve: cannot load the Kubernetes configuration: {exc}"
+        ) from exc
+
+
+async def _serve_daemon(
+    args: argparse.Namespace,
+    settings: Settings,
+    kube_config: KubeConfig | None,
+    stop: trio.Event,
+) -> None:
     listen = _listen(args)
     async with trio.open_nursery() as nursery:
         extra = ""
@@ -237,13 +255,7 @@ async def _serve_daemon(args: argparse.Namespace, settings: Settings, stop: trio
             settings = dataclasses.replace(settings, whitelist_manifest_regex=whitelist)
             kube_config = KubeConfig.from_dict(cluster.kubeconfig(namespace=settings.namespace))
             extra = _sim_hints(args, settings, cluster.url, examples)
-        else:
-            try:
-                kube_config = load_config(args.kubeconfig)
-            except Exception as exc:
-                raise SystemExit(
-                    f"userpods serve: cannot load the Kubernetes configuration: {exc}"
-                ) from exc
+        assert kube_config is not None
         async with trio.open_nursery() as daemon_nursery:
             handle = await daemon_nursery.start(
                 partial(serve_daemon, settings, kube_config, listen=listen, shutdown=stop)
@@ -287,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         warn_ignored_keys(settings)
         problem = ""
         try:
-            trio.run(_until_signalled, partial(_serve_daemon, args, settings))
+            kube_config = _kube_config(args)
+            trio.run(_until_signalled, partial(_serve_daemon, args, settings, kube_config))
         except* OSError as group:
             problem = f"userpods serve: cannot serve on {_listen(args)}: {_leaf(group)}"
         if problem:
