@@ -8,6 +8,7 @@ with a 4xx and leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 from urllib.parse import quote
@@ -611,3 +612,110 @@ async def test_methods_paths_and_sizes(stack: Stack, api: Any, kube: AsyncClient
         assert_error(await client.post(stack.url + "/get_pods", json=huge), 413)
     await assert_nothing_made(stack, kube)
     assert await get_pods(api, USER) == []
+
+
+# ---------------------------------------------------------------------- the HTTP edge
+# Regression tests for what the fuzz suite (tests/e2e/test_fuzz.py) found.
+
+
+async def test_lone_surrogates_are_refused_at_parse_time(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """A lone surrogate (``"\\ud800"`` in JSON) is text nothing can encode: in a declared env
+    value it crashed the creation (500 UnicodeEncodeError when the pod was sent). Any string
+    of any body holding one is a 400 before any field is looked at."""
+    url = stack.manifests.put("env.yaml", pod_manifest("env", container("main", FOO="x")))
+    headers = {"Content-Type": "application/json"}
+    cases = [
+        {"yaml_url": url, "user_id": USER, "settings": {"main": {"FOO": "\ud800"}}},
+        {"yaml_url": url, "user_id": USER, "settings": {"main": {"FOO": "ok \udfff ok"}}},
+        {"yaml_url": url, "user_id": USER, "settings": {"main": {"\udc00": "x"}}},
+        {"yaml_url": url, "user_id": USER, "extra": [[{"deep": "\ud83d"}]]},
+        {"yaml_url": url + "\ud800", "user_id": USER},
+        {"user_id": USER, "pod_name": "env-\ud800"},
+    ]
+    for path in POST_ENDPOINTS:
+        for body in cases:
+            raw = json.dumps(body).encode()  # \uXXXX escapes: valid JSON, not valid text
+            message = assert_error(await api(path, content=raw, headers=headers), 400)
+            assert "lone surrogate" in message, (path, body, message)
+    # written as raw bytes (not UTF-8): json.loads decodes bytes with surrogatepass
+    raw = json.dumps(cases[0], ensure_ascii=False).encode("utf-8", "surrogatepass")
+    message = assert_error(await api("/create_pod", content=raw, headers=headers), 400)
+    assert "lone surrogate" in message, message
+    assert stack.manifests.requests == 0
+    await assert_nothing_made(stack, kube)
+    # a surrogate pair is a real character, and reaches the pod
+    name = await create(api, url, USER, {"main": {"FOO": "\U0001f600"}})
+    assert env_of(await kube.get(Pod, name))["main"]["FOO"] == "\U0001f600"
+
+
+async def raw_exchange(stack: Stack, request: bytes) -> bytes:
+    """Send ``request`` as is (httpx refuses URLs over 64 KiB) on a connection of its own;
+    everything the server sent until it closed the connection."""
+    host, port = stack.url.removeprefix("http://").rsplit(":", 1)
+    received = b""
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(request)
+        with trio.fail_after(10):
+            while chunk := await stream.receive_some():
+                received += chunk
+    return received
+
+
+async def test_oversized_heads_get_a_json_431(stack: Stack, api: Any, kube: AsyncClient) -> None:
+    """hypercorn answered a head over ~64 KB with a bare 431 (no body, not JSON); now the
+    daemon refuses every head over 64 KiB with a JSON 431, and takes one just under it."""
+    async with httpx2.AsyncClient() as client:
+        for headers in (
+            {"X-Padding": "a" * 70_000},
+            {f"X-H{i}": "v" * 40 for i in range(2_000)},
+            {"X-Padding": "a" * 900_000},
+        ):
+            reply = await client.post(
+                stack.url + "/get_pods", json={"user_id": USER}, headers=headers
+            )
+            message = assert_error(reply, 431)
+            assert "request head" in message, message
+        reply = await client.post(
+            stack.url + "/get_pods", json={"user_id": USER}, headers={"X-Padding": "a" * 60_000}
+        )
+        assert assert_json(reply) == []
+    for target in (b"/get_pods?x=" + b"a" * 70_000, b"/" + b"a" * 70_000):
+        request = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target
+        reply = await raw_exchange(stack, request)
+        assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
+        assert b"content-type: application/json" in reply, reply[:200]
+        assert reply.endswith(b'more than the 65536 allowed"}'), reply[-200:]
+    await assert_nothing_made(stack, kube)
+
+
+async def test_options_is_a_json_405_with_allow(stack: Stack, api: Any) -> None:
+    """OPTIONS answered 200 with an empty HTML body; every method an endpoint does not take
+    is a JSON 405 that says in ``Allow`` which it does."""
+    async with httpx2.AsyncClient() as client:
+        for path in POST_ENDPOINTS:
+            for method in ("OPTIONS", "GET", "PUT"):
+                reply = await client.request(method, stack.url + path)
+                assert_error(reply, 405)
+                assert reply.headers["allow"] == "POST", (path, method, reply.headers)
+        for path in ("/healthz", "/readyz", "/metrics", "/get_podip_owner"):
+            for method in ("OPTIONS", "POST", "DELETE"):
+                reply = await client.request(method, stack.url + path)
+                assert_error(reply, 405)
+                assert set(reply.headers["allow"].split(", ")) == {"GET", "HEAD"}, reply.headers
+        assert_error(await client.options(stack.url + "/no_such_endpoint"), 404)
+
+
+async def test_connections_asked_to_close_are_closed(stack: Stack) -> None:
+    """quart-trio cancelled hypercorn's close of a connection inside the reply's last send, so
+    a client that asked for ``Connection: close`` (or spoke HTTP/1.0) waited for the end of a
+    reply that had come. The server closes such connections once it has answered."""
+    for request in (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        b"POST /get_pods HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+    ):
+        reply = await raw_exchange(stack, request)  # returns once the server has closed
+        assert reply.startswith((b"HTTP/1.1 200", b"HTTP/1.1 400")), reply
+        assert reply.endswith(b"}"), reply  # all of the JSON body came before the close

@@ -41,7 +41,32 @@ async def _body() -> dict[str, Any]:
         raise RequestError(400, "the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
+    if _holds_lone_surrogate(body):
+        raise RequestError(
+            400, "a string in the request body holds a lone surrogate: not Unicode text"
+        )
     return body
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (keys too) has a lone surrogate (``"\\ud800"``
+    in JSON): text no consumer can encode, refused once here rather than failing wherever it
+    is first encoded (a pod's env, a log line, a file). Iterative: bodies nest deeply."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _user_id(body: dict[str, Any]) -> str:
@@ -74,6 +99,7 @@ def _settings(body: dict[str, Any]) -> dict[str, dict[str, str]]:
 def build_app(daemon: Daemon) -> QuartTrio:
     app = QuartTrio("userpods")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS: a JSON 405 like any other method
 
     def route(
         path: str, methods: tuple[str, ...] = ("POST",)
@@ -90,7 +116,11 @@ def build_app(daemon: Daemon) -> QuartTrio:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        return _json({"error": error.description or error.name}, error.code or 500)
+        response = _json({"error": error.description or error.name}, error.code or 500)
+        for name, value in error.get_headers():  # Allow of a 405, for one
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     async def internal_error(error: Exception) -> Response:

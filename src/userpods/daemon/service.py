@@ -27,6 +27,7 @@ from ..kube import Kube, RetryPolicy, open_kube
 from .app import build_app
 from .cache import ClusterCache
 from .core import Daemon
+from .edge import SERVER_HEAD_LIMIT, guard
 from .pluginhost import build_plugin_manager, plugin_names
 
 log = logging.getLogger("userpods.daemon")
@@ -73,7 +74,11 @@ async def serve_daemon(
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")  # through our handlers
         config.graceful_timeout = grace_period
-        app = build_app(daemon)
+        # Heads up to SERVER_HEAD_LIMIT reach the app, which refuses those over MAX_HEAD with
+        # a JSON 431 (edge.py); hypercorn's own 431 for larger ones has no body.
+        config.h11_max_incomplete_size = SERVER_HEAD_LIMIT
+        config.h2_max_header_list_size = SERVER_HEAD_LIMIT
+        app = guard(cast(Any, build_app(daemon)))
         async with trio.open_nursery() as server:
             binds = await server.start(
                 partial(hypercorn.trio.serve, cast(Any, app), config, shutdown_trigger=stop.wait)
