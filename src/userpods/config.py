@@ -78,6 +78,7 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()  # plugin names not to load
     manifest_max_bytes: int = 1024 * 1024
     manifest_timeout: float = 10.0
+    log_max_bytes: int = 1024 * 1024  # most bytes of a container's log get_pod_logs returns
     token_copy_timeout: float = 10.0  # how long a new pod's token files are waited for
     # After that, how long (from the pod's Ready) missing token files are looked for in the
     # background; 0: not at all.
@@ -279,6 +280,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "disabledPlugins": ("disabled_plugins", _names),
     "manifestMaxBytes": ("manifest_max_bytes", _positive_int),
     "manifestTimeout": ("manifest_timeout", _positive_duration),
+    "logMaxBytes": ("log_max_bytes", _positive_int),
     "tokenCopyTimeout": ("token_copy_timeout", _positive_duration),
     "tokenRetryPeriod": ("token_retry_period", _duration),
     "logFormat": ("log_format", _log_format),

@@ -30,6 +30,7 @@ import trio
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.config.client_adapter import verify_cluster
 from lightkube.core.resource import NamespacedResource
+from lightkube.resources.core_v1 import PodLog
 from lightkube.types import CascadeType, PatchType
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,43 @@ class Kube:
                 return False
             raise
         return True
+
+    async def log_tail(
+        self,
+        pod: str,
+        *,
+        max_bytes: int,
+        container: str | None = None,
+        tail_lines: int | None = None,
+    ) -> tuple[bytes, bool]:
+        """The newest ``max_bytes`` of a container's log (pods/log, one call), and whether older
+        bytes were left out. The log is streamed through a window of that size, so memory stays
+        bounded however long the log; ``limitBytes`` would keep the oldest bytes instead."""
+        generic = self._api._client
+        params = {"container": container, "tailLines": tail_lines}
+
+        async def attempt() -> tuple[bytes, bool]:
+            request = generic.prepare_request(
+                "get", res=PodLog, name=pod, namespace=self.namespace, params=params
+            )
+            response = await generic.send(generic.build_adapter_request(request), stream=True)
+            try:
+                if response.is_error:
+                    await response.aread()
+                    generic.raise_for_status(response)
+                window = bytearray()
+                cut = False
+                async for chunk in response.aiter_bytes():
+                    window.extend(chunk)
+                    if len(window) > max_bytes:
+                        del window[: len(window) - max_bytes]
+                        cut = True
+                return bytes(window), cut
+            finally:
+                await response.aclose()
+
+        found: tuple[bytes, bool] = await self._call("log", attempt)
+        return found
 
     async def exec(self, pod: str, command: list[str], *, container: str | None = None) -> Any:
         """Run ``command`` in a container; returns lightkube's ExecResponse.

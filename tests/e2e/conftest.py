@@ -279,8 +279,15 @@ def grant_daemon_rbac(sim: SimCluster, namespace: str, suffix: str = "") -> str:
 def _test_images(tmp_path: Path) -> Path:
     """Images only the end-to-end tests use (on top of the built-in catalogue)."""
     path = tmp_path / "images.yaml"
+    chatty = "".join(f"line {i:03d} of a long log\n" for i in range(100))
     path.write_text(
-        "- match: '*slow-start*'\n  start_delay: 3600\n- match: '*slow-ready*'\n  ready_delay: 2\n"
+        yaml.safe_dump(
+            [
+                {"match": "*slow-start*", "start_delay": 3600},
+                {"match": "*slow-ready*", "ready_delay": 2},
+                {"match": "*chatty*", "logs": chatty},
+            ]
+        )
     )
     return path
 

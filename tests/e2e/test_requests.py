@@ -599,12 +599,13 @@ async def test_manifest_kubernetes_rejects(stack: Stack, api: Any, kube: AsyncCl
 
 async def test_methods_paths_and_sizes(stack: Stack, api: Any, kube: AsyncClient) -> None:
     for path in POST_ENDPOINTS:
-        assert_error(await api(path), 405)  # a GET
+        if path != "/clean_all_unused":
+            assert_error(await api(path), 400)  # a GET with no body: served, as the original
     async with httpx2.AsyncClient() as client:
-        for path in ("/healthz", "/readyz", "/get_podip_owner?ip=10.128.0.2"):
+        for path in ("/healthz", "/readyz"):
             assert_error(await client.post(stack.url + path, json={}), 405)
-        assert_error(await client.put(stack.url + "/create_pod", json={}), 405)
-        assert_error(await client.delete(stack.url + "/delete_pod"), 405)
+        assert_error(await client.put(stack.url + "/create_pod", json={}), 400)
+        assert_error(await client.delete(stack.url + "/delete_pod"), 400)
         assert_error(await client.post(stack.url + "/no_such_endpoint", json={}), 404)
         assert_error(await client.get(stack.url + "/"), 404)
         assert_error(await client.get(stack.url + "/get_pods/extra"), 404)
@@ -690,16 +691,31 @@ async def test_oversized_heads_get_a_json_431(stack: Stack, api: Any, kube: Asyn
     await assert_nothing_made(stack, kube)
 
 
-async def test_options_is_a_json_405_with_allow(stack: Stack, api: Any) -> None:
-    """OPTIONS answered 200 with an empty HTML body; every method an endpoint does not take
-    is a JSON 405 that says in ``Allow`` which it does."""
+async def test_every_route_takes_any_method_as_the_original(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """The original served each path for any method: GET /clean_all_unused (a plain curl)
+    works, a JSON body sent form-encoded (curl -d) is read as JSON, and a GET with a JSON body
+    is served; the service's own /healthz, /readyz, /metrics take GET only (a JSON 405)."""
     async with httpx2.AsyncClient() as client:
-        for path in POST_ENDPOINTS:
+        assert assert_json(await client.get(stack.url + "/clean_all_unused")) == {"removed": []}
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        body = json.dumps({"user_id": USER})
+        for method in ("POST", "GET", "PUT", "OPTIONS", "DELETE", "PATCH"):
+            reply = await client.request(
+                method, stack.url + "/get_pods", content=body, headers=form
+            )
+            assert assert_json(reply) == [], method
+        for path in POST_ENDPOINTS:  # no body: the same JSON 400 for any method
             for method in ("OPTIONS", "GET", "PUT"):
                 reply = await client.request(method, stack.url + path)
-                assert_error(reply, 405)
-                assert reply.headers["allow"] == "POST", (path, method, reply.headers)
-        for path in ("/healthz", "/readyz", "/metrics", "/get_podip_owner"):
+                if path == "/clean_all_unused":
+                    assert_json(reply)
+                else:
+                    assert_error(reply, 400)
+        reply = await client.post(stack.url + "/get_podip_owner?ip=10.128.99.99")
+        assert reply.status_code == 200 and reply.text == ""
+        for path in ("/healthz", "/readyz", "/metrics"):
             for method in ("OPTIONS", "POST", "DELETE"):
                 reply = await client.request(method, stack.url + path)
                 assert_error(reply, 405)

@@ -22,9 +22,11 @@ from .core import Daemon
 from .errors import RequestError
 from .manifest import ManifestError
 from .metrics import CONTENT_TYPE
+from .podlogs import log_request, pod_log
 
 log = logging.getLogger("userpods.api")
 MAX_BODY = 1024 * 1024
+ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # HEAD comes with GET
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -69,6 +71,14 @@ def _holds_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _query() -> dict[str, Any]:
+    """The query parameters as a body would give them (the first of each)."""
+    args = {key: request.args.get(key) for key in request.args}
+    if _holds_lone_surrogate(args):
+        raise RequestError(400, "a query parameter holds a lone surrogate: not Unicode text")
+    return args
+
+
 def _user_id(body: dict[str, Any]) -> str:
     user_id = body.get("user_id")
     if not naming.valid_user_id(user_id):
@@ -99,10 +109,11 @@ def _settings(body: dict[str, Any]) -> dict[str, dict[str, str]]:
 def build_app(daemon: Daemon) -> QuartTrio:
     app = QuartTrio("userpods")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS: a JSON 405 like any other method
+    # The original served each of its paths for any method; OPTIONS is then the route's own.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
     def route(
-        path: str, methods: tuple[str, ...] = ("POST",)
+        path: str, methods: tuple[str, ...] = ANY_METHOD
     ) -> Callable[[Callable[[], Awaitable[Response]]], Callable[[], Awaitable[Response]]]:
         return app.route(path, methods=list(methods))
 
@@ -174,7 +185,24 @@ def build_app(daemon: Daemon) -> QuartTrio:
             await _body()  # no fields, but a body must still be JSON
         return _json({"removed": await daemon.clean_unused()})
 
-    @route("/get_podip_owner", ("GET",))
+    @route("/get_pod_logs")
+    async def get_pod_logs() -> Response:
+        # The frontend's log download: a JSON body, or the same as query parameters.
+        raw = await request.get_data()
+        source = await _body() if raw else _query()
+        container, tail_lines = log_request(source)
+        text = await pod_log(
+            daemon.kube,
+            daemon.cache,
+            _user_id(source),
+            _pod_name(source),
+            container=container,
+            tail_lines=tail_lines,
+            max_bytes=daemon.settings.log_max_bytes,
+        )
+        return Response(text, status=200, content_type="text/plain; charset=utf-8")
+
+    @route("/get_podip_owner")
     async def get_podip_owner() -> Response:
         ip = request.args.get("ip")
         if not ip:
