@@ -169,7 +169,7 @@ def check_reply(request: RawRequest, reply: RawReply) -> None:
         json.loads(reply.body)
     else:
         routed = re.sub("/+", "/", unquote(request.path))  # werkzeug merges slashes
-        assert routed in ("/get_podip_owner", "/metrics"), summary
+        assert routed in ("/get_podip_owner", "/metrics", "/get_pod_logs"), summary
         assert reply.content_type == "text/plain", summary
         reply.body.decode("utf-8")
 
@@ -273,8 +273,9 @@ def test_any_json_post_gets_a_json_answer(target: Target, data: st.DataObject) -
 @fuzz_settings(100)
 @given(data=st.data())
 def test_well_formed_flows_end_as_they_answered(target: Target, data: st.DataObject) -> None:
-    """create_pod -> watch_create_pod -> delete_pod -> watch_delete_pod with real users and
-    manifests, fuzzed settings and callers: each reply is consistent with the one before."""
+    """create_pod -> watch_create_pod -> get_pod_logs -> delete_pod -> watch_delete_pod with
+    real users and manifests, fuzzed settings and callers: each reply is consistent with the
+    one before."""
     user = data.draw(st.sampled_from(USERS), label="user")
     manifest = data.draw(st.sampled_from(target.known.manifests), label="manifest")
     settings = data.draw(settings_for(manifest), label="settings")
@@ -290,6 +291,10 @@ def test_well_formed_flows_end_as_they_answered(target: Target, data: st.DataObj
     ids = {"user_id": user, "pod_name": created["pod_name"]}
     status, watched = target.post("/watch_create_pod", ids)
     assert status == 200 and set(watched) == {"ready"}, watched
+    headers = ((b"Content-Type", b"application/json"),)
+    logs = target.exchange(RawRequest("POST", b"/get_pod_logs", headers, encode_json(ids)))
+    if watched["ready"]:  # a ready pod's containers have started: they have a log
+        assert logs.status == 200, logs
     status, deleted = target.post("/delete_pod", ids)
     assert (status, deleted) in ((200, {"requested": True}), (404, deleted)), deleted
     if status == 404:  # only a failed creation may be gone already
