@@ -37,6 +37,7 @@ from tests.e2e.manifest_server import ManifestServer, serve_manifests
 from userpods.config import Settings, build_settings
 from userpods.daemon.pluginhost import build_plugin_manager
 from userpods.daemon.service import DaemonHandle, serve_daemon
+from userpods.naming import ANNOTATION_NAMESPACE
 from userpods.sim import SimCluster, SimOptions, serve_sim
 from userpods.sim.kinds import kind_by_name
 
@@ -220,20 +221,55 @@ async def real_cluster() -> AsyncIterator[tuple[dict[str, Any], str]]:
         made = await client.create(request, DAEMON_ACCOUNT, namespace=NAMESPACE)
         yield admin_config, made.status.token
     finally:
-        with trio.CancelScope(shield=True):
-            made = [
-                v.metadata.name
-                async for v in client.list(PersistentVolume, labels={TEST_LABEL: NAMESPACE})
-            ]
-            for kind, name in (
-                (ClusterRoleBinding, DAEMON_ACCOUNT + suffix),
-                (ClusterRole, DAEMON_ACCOUNT + suffix),
-                (Namespace, NAMESPACE),
-                *((PersistentVolume, volume) for volume in made),
-            ):
-                with contextlib.suppress(ApiError):
-                    await client.delete(kind, name)
+        with trio.CancelScope(shield=True), trio.fail_after(TEARDOWN_TIMEOUT):
+            await _remove_test_objects(client, suffix)
             await client.close()
+
+
+TEARDOWN_TIMEOUT = 120.0  # seconds for a real cluster to finalize a test's namespaces
+
+
+async def _remove_test_objects(client: AsyncClient, suffix: str) -> None:
+    """Delete what one test made in a real cluster and wait until its namespaces are gone, so
+    the next test (same namespace name) starts on an empty one: the namespace, the RBAC, the
+    namespaces and volumes a test labelled, and the volumes the daemon made for this namespace
+    (its namespace annotation). The volumes go last: their claims go with the namespace."""
+    volumes = [
+        v.metadata.name
+        async for v in client.list(PersistentVolume)
+        if (v.metadata.labels or {}).get(TEST_LABEL) == NAMESPACE
+        or (v.metadata.annotations or {}).get(ANNOTATION_NAMESPACE) == NAMESPACE
+    ]
+    namespaces = [NAMESPACE] + [
+        n.metadata.name async for n in client.list(Namespace, labels={TEST_LABEL: NAMESPACE})
+    ]
+    for kind, name in (
+        (ClusterRoleBinding, DAEMON_ACCOUNT + suffix),
+        (ClusterRole, DAEMON_ACCOUNT + suffix),
+        *((Namespace, namespace) for namespace in namespaces),
+        *((PersistentVolume, volume) for volume in volumes),
+    ):
+        with contextlib.suppress(ApiError):
+            await client.delete(kind, name)
+    for kind, names in ((Namespace, namespaces), (PersistentVolume, volumes)):
+        for name in names:
+            await _wait_gone(client, kind, name)
+
+
+async def _wait_gone(client: AsyncClient, kind: Any, name: str) -> None:
+    """Until ``name`` is gone: a watch from the resourceVersion of a get that still finds it."""
+    while True:
+        try:
+            obj = await client.get(kind, name)
+        except ApiError as error:
+            if error.status.code == 404:
+                return
+            raise
+        version = obj.metadata.resourceVersion
+        fields = {"metadata.name": name}
+        async for event, _ in client.watch(kind, fields=fields, resource_version=version):
+            if event == "DELETED":
+                return
 
 
 RBAC_FILES = (

@@ -19,7 +19,7 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim,
 from lightkube.resources.networking_v1 import Ingress
 
 from tests.conftest import MANIFESTS
-from tests.e2e.conftest import NAMESPACE, SILO, Stack
+from tests.e2e.conftest import NAMESPACE, SILO, TEST_LABEL, Stack
 from tests.e2e.helpers import (
     assert_json,
     create,
@@ -39,6 +39,7 @@ POD = "ubuntu-caddy-fror-dtu-dk"  # the original's name for the caddy manifest o
 STORAGE = "user-storage-fror-dtu-dk"
 GONE = "user-storage-gone-dtu-dk"  # storage of a user whose pods are all gone
 ELSEWHERE = "user-storage-bob-uni-dk"  # the testing deployment's, in another namespace
+OTHER_NAMESPACE = f"{NAMESPACE}-testing"  # that deployment's (unique on a shared real cluster)
 
 
 def _storage(name: str, user: str, domain: str, namespace: str) -> list[dict[str, Any]]:
@@ -46,7 +47,9 @@ def _storage(name: str, user: str, domain: str, namespace: str) -> list[dict[str
     volume = {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": name, "labels": labels},
+        # The test label lets a real cluster's teardown find the volume; the original's labels
+        # are the ones that count.
+        "metadata": {"name": name, "labels": {**labels, TEST_LABEL: NAMESPACE}},
         "spec": {
             "accessModes": ["ReadWriteMany"],
             "capacity": {"storage": "10Gi"},
@@ -74,6 +77,7 @@ def _originals_pod(stack: Stack) -> dict[str, Any]:
     pod = yaml.safe_load((MANIFESTS / "testing-2023" / "caddy_sciencedata.yaml").read_text())
     meta, spec = pod["metadata"], pod["spec"]
     meta["name"] = POD
+    meta["namespace"] = NAMESPACE
     meta["labels"] = {**meta["labels"], "user": NAME, "domain": DOMAIN, "podName": POD}
     meta["annotations"]["sciencedata.dk/copy-token"] = "ed25519HostKeyHash"
     main = spec["containers"][0]
@@ -147,14 +151,14 @@ async def _fill_as_the_original(stack: Stack, kube: AsyncClient) -> None:
                 {
                     "apiVersion": "v1",
                     "kind": "Namespace",
-                    "metadata": {"name": "sciencedata-testing"},
+                    "metadata": {"name": OTHER_NAMESPACE, "labels": {TEST_LABEL: NAMESPACE}},
                 }
             )
         )
         objects = [
             *_storage(STORAGE, NAME, DOMAIN, NAMESPACE),
             *_storage(GONE, "gone", DOMAIN, NAMESPACE),
-            *_storage(ELSEWHERE, "bob", "uni.dk", "sciencedata-testing"),
+            *_storage(ELSEWHERE, "bob", "uni.dk", OTHER_NAMESPACE),
             _originals_pod(stack),
             *_originals_extras(stack, POD),
             *_originals_extras(stack, "ghost-gone-dtu-dk")[:1],  # its pod is long gone

@@ -68,14 +68,6 @@ def made_for(obj: Any, pod: Pod) -> bool:
     return bool(pod.metadata.name) and labels.get(LABEL_CREATED_FOR_POD) == pod.metadata.name
 
 
-def adopted_for(obj: Any, pod_name: str) -> bool:
-    """An object of the original's made for ``pod_name``: labelled, with no owner reference
-    (so Kubernetes will not remove it with the pod: the daemon must)."""
-    if obj is None or obj.metadata is None or owner_uid(obj):
-        return False
-    return bool((obj.metadata.labels or {}).get(LABEL_CREATED_FOR_POD) == pod_name)
-
-
 def pod_selector(pod: Pod) -> dict[str, str]:
     """Selects exactly this pod: its podName label, which the daemon sets to its name."""
     assert pod.metadata is not None

@@ -30,7 +30,7 @@ from userpods.config import Settings
 from userpods.hooks import Context, CreateRequest, PodContext, PodRejected, hookimpl
 
 from .common import made_for, owned_meta, ready_pod
-from .services import ensure_ingress, ensure_service, remove_adopted, remove_orphans
+from .services import ensure_ingress, ensure_service, remove_for_gone_pod, remove_orphans
 
 log = logging.getLogger(__name__)
 ANNOTATION_PORT = "sciencedata.dk/ingress-port"
@@ -122,5 +122,5 @@ async def userpods_clean_unused(ctx: Context, removed: list[str]) -> None:
 
 @hookimpl
 async def userpods_pod_gone(ctx: PodContext) -> None:
-    await remove_adopted(ctx, Ingress)
-    await remove_adopted(ctx, Service, "-http")
+    await remove_for_gone_pod(ctx, Ingress)
+    await remove_for_gone_pod(ctx, Service, "-http")

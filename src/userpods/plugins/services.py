@@ -19,7 +19,6 @@ from userpods.hooks import Context, PodContext
 
 from .common import (
     LABEL_CREATED_FOR_POD,
-    adopted_for,
     made_for,
     owned_meta,
     owner_uid,
@@ -73,10 +72,14 @@ async def ensure_ingress(ctx: Context, pod: Pod, ingress: Ingress) -> Ingress:
 
 
 async def remove_orphans(
-    ctx: Context, kind: type[Any], removed: list[str], suffix: str = ""
+    ctx: Context, kind: type[Any], removed: list[str], suffix: str = "", pod_name: str = ""
 ) -> None:
-    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist;
-    their ``Kind/name`` goes to ``removed``."""
+    """Delete objects of ``kind`` (named ``*<suffix>``; only those made for ``pod_name``, if
+    given) made for pods that no longer exist; their ``Kind/name`` goes to ``removed``.
+
+    The garbage collector removes the daemon's own with their pod, but in its own time (a real
+    cluster's takes seconds, more under load), and the original's carry no owner reference at
+    all: the deletion flow removes both, so that a pod reported gone leaves nothing behind."""
     cache = ctx.cache.services if kind is Service else ctx.cache.ingresses
     live = {p.metadata.uid for p in ctx.cache.pods.values() if p.metadata}
     for obj in cache.values():
@@ -86,24 +89,17 @@ async def remove_orphans(
             continue
         if not (meta.name or "").endswith(suffix):
             continue
+        if pod_name and labels[LABEL_CREATED_FOR_POD] != pod_name:
+            continue
         uid = owner_uid(obj)
         if uid in live or (not uid and ctx.cache.pods.get(labels[LABEL_CREATED_FOR_POD])):
             continue
-        log.info("removing %s %s: its pod is gone", kind.__name__, meta.name)
+        made_by = "the original" if not uid else "the daemon"
+        log.info("removing %s %s made by %s: its pod is gone", kind.__name__, meta.name, made_by)
         if await ctx.kube.delete(kind, meta.name or "", uid=meta.uid):
             removed.append(f"{kind.__name__}/{meta.name}")
 
 
-async def remove_adopted(ctx: PodContext, kind: type[Any], suffix: str = "") -> None:
-    """Delete the objects of ``kind`` (named ``*<suffix>``) that the original backend made for
-    the pod that is gone: they carry only its ``createdForPod`` label, no owner reference."""
-    cache = ctx.cache.services if kind is Service else ctx.cache.ingresses
-    for obj in cache.values():
-        meta = obj.metadata
-        if meta is None or not (meta.name or "").endswith(suffix) or meta.deletionTimestamp:
-            continue
-        if adopted_for(obj, ctx.pod_name):
-            log.info(
-                "removing %s %s made by the original for %s", kind.__name__, meta.name, ctx.pod_name
-            )
-            await ctx.kube.delete(kind, meta.name or "", uid=meta.uid)
+async def remove_for_gone_pod(ctx: PodContext, kind: type[Any], suffix: str = "") -> None:
+    """Delete the objects of ``kind`` (named ``*<suffix>``) made for the pod that is gone."""
+    await remove_orphans(ctx, kind, [], suffix, pod_name=ctx.pod_name)

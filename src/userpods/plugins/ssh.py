@@ -14,7 +14,7 @@ from lightkube.resources.core_v1 import Pod, Service
 from userpods.hooks import Context, PodContext, hookimpl
 
 from .common import made_for, ready_pod
-from .services import ensure_service, remove_adopted, remove_orphans
+from .services import ensure_service, remove_for_gone_pod, remove_orphans
 
 SSH_PORT = 22
 
@@ -59,4 +59,4 @@ async def userpods_clean_unused(ctx: Context, removed: list[str]) -> None:
 
 @hookimpl
 async def userpods_pod_gone(ctx: PodContext) -> None:
-    await remove_adopted(ctx, Service, "-ssh")
+    await remove_for_gone_pod(ctx, Service, "-ssh")
