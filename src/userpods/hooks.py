@@ -9,6 +9,10 @@ deletion timeout), one plugin after another. They must be idempotent: after a da
 flow resumes from its start, so a step may run again for the same pod. Work that must go on
 after its hook returns runs through :meth:`Context.spawn`; plugins count what they see on the
 daemon's /metrics through ``Context.counters``.
+
+The contract stands alone: it imports nothing of the daemon (an import-linter contract in
+pyproject.toml holds it to that). What a plugin may use of the daemon is described here as
+protocols (:class:`ClusterView`, :class:`Counters`) that the daemon's parts satisfy.
 """
 
 from __future__ import annotations
@@ -17,16 +21,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 import trio
 
 if TYPE_CHECKING:
-    from lightkube.resources.core_v1 import Pod
+    from lightkube.resources.core_v1 import (
+        PersistentVolume,
+        PersistentVolumeClaim,
+        Pod,
+        Service,
+    )
+    from lightkube.resources.networking_v1 import Ingress
 
     from .config import Settings
-    from .daemon.cache import ClusterCache
     from .kube import Kube
 
 PROJECT = "userpods"
@@ -78,6 +87,54 @@ class Counters(Protocol):
         names, and its name must not be one of the daemon's own series."""
 
 
+T = TypeVar("T")
+
+
+class KindView(Protocol[T]):
+    """The cluster's objects of one kind as the daemon's cache knows them, by name.
+
+    One list+watch per kind serves the whole daemon: read here instead of listing, and wait
+    here instead of watching, so the API's load does not grow with the number of pods.
+    """
+
+    def get(self, name: str) -> T | None:
+        """The object named ``name`` now (None if there is none)."""
+
+    def values(self) -> list[T]:
+        """Every object of the kind now (a copy: safe to iterate across awaits)."""
+
+    async def wait_for(self, name: str, predicate: Callable[[T | None], bool]) -> T | None:
+        """Wait until ``predicate(the object or None)`` holds and return what it held for.
+
+        Wakes at each change of that object only; the caller's cancel scope is the deadline.
+        """
+
+    def observe(self, obj: T) -> None:
+        """Tell the cache of an object the plugin just wrote (the API's reply), so that reads
+        see it at once instead of when the watch delivers it (read-your-writes). It changes
+        nothing in the cluster, and never moves the cache back to an older version."""
+
+
+class ClusterView(Protocol):
+    """What a plugin sees of the cluster (``ctx.cache``): the kinds the daemon watches, in
+    the daemon's namespace (PersistentVolumes: cluster-wide)."""
+
+    @property
+    def pods(self) -> KindView[Pod]: ...
+
+    @property
+    def services(self) -> KindView[Service]: ...
+
+    @property
+    def ingresses(self) -> KindView[Ingress]: ...
+
+    @property
+    def claims(self) -> KindView[PersistentVolumeClaim]: ...
+
+    @property
+    def volumes(self) -> KindView[PersistentVolume]: ...
+
+
 class _Uncounted:
     """The counters of a context outside a daemon (a tool, a unit test): counts go nowhere."""
 
@@ -92,7 +149,7 @@ class Context:
 
     settings: Settings
     kube: Kube
-    cache: ClusterCache
+    cache: ClusterView
     state_dir: Path  # podCacheDir: where plugins keep per-pod files (one file per pod)
     log: logging.Logger | logging.LoggerAdapter[Any]
     user_locks: dict[str, trio.Lock] = field(default_factory=dict)

@@ -10,39 +10,41 @@ watch restarts. Plugins add counters of their own through :meth:`Metrics.count` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sized
 
 import trio
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from .core import Daemon
+from ..kube import Kube
+from .cache import ClusterCache
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 90, 120, 180, 300, float("inf"))
 
 
 class _StateCollector(Collector):
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    """Reads the daemon's state at scrape time: what it is given, never the daemon itself
+    (the daemon imports this module, so this one does not import the daemon)."""
+
+    def __init__(self, creating: Sized, deleting: Sized, kube: Kube, cache: ClusterCache) -> None:
+        self.creating, self.deleting = creating, deleting
+        self.kube, self.cache = kube, cache
 
     def collect(self) -> Iterator[Metric]:
-        daemon = self.daemon
         flights = GaugeMetricFamily(
             "userpods_flows_in_flight", "Creations and deletions in flight.", labels=["flow"]
         )
-        flights.add_metric(["create"], len(daemon.creating))
-        flights.add_metric(["delete"], len(daemon.deleting))
+        flights.add_metric(["create"], len(self.creating))
+        flights.add_metric(["delete"], len(self.deleting))
         yield flights
         calls = CounterMetricFamily(
             "userpods_kubernetes_requests",
             "Kubernetes API calls by verb and outcome (HTTP status, ok, or unreachable).",
             labels=["verb", "outcome"],
         )
-        for (verb, outcome), count in sorted(daemon.kube.stats.calls.items()):
+        for (verb, outcome), count in sorted(self.kube.stats.calls.items()):
             calls.add_metric([verb, outcome], count)
         yield calls
         now = trio.current_time()
@@ -54,7 +56,7 @@ class _StateCollector(Collector):
         restarts = CounterMetricFamily(
             "userpods_watch_restarts", "Watch failures, each followed by a relist.", labels=["kind"]
         )
-        for cache in daemon.cache.kinds:
+        for cache in self.cache.kinds:
             kind = cache.kind.__name__
             if cache.last_seen is not None:
                 age.add_metric([kind], now - cache.last_seen)
@@ -97,8 +99,12 @@ class Metrics:
         else:
             counter.inc()
 
-    def watch_state(self, daemon: Daemon) -> None:
-        self.registry.register(_StateCollector(daemon))
+    def watch_state(
+        self, *, creating: Sized, deleting: Sized, kube: Kube, cache: ClusterCache
+    ) -> None:
+        """Show the flows in flight (the daemon's collections of them, read at each scrape),
+        the API calls and the caches' health."""
+        self.registry.register(_StateCollector(creating, deleting, kube, cache))
 
     def creation_finished(self, ok: bool, reason: str, seconds: float | None) -> None:
         self.creations.labels("ready" if ok else "failed", "" if ok else reason).inc()
