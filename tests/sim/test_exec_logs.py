@@ -158,7 +158,12 @@ async def test_logs_of_waiting_container_is_400(kube: AsyncClient) -> None:
     assert (info.value.status.message or "").startswith(
         'container "main" in pod "nopull" is waiting to start: '
     )
+
+
+async def test_logs_of_unscheduled_pod_are_an_empty_204(sim: SimCluster, kube: AsyncClient) -> None:
+    """No node, no kubelet: a real apiserver answers 204 with no body (measured)."""
     await kube.create(make_pod("fresh", unscheduled=True))
-    with pytest.raises(ApiError) as info:
-        _ = [line async for line in kube.log("fresh")]
-    assert info.value.status.code == 400
+    async with raw_client(sim) as client:
+        response = await client.get("/api/v1/namespaces/test/pods/fresh/log")
+    assert response.status_code == 204
+    assert response.content == b""

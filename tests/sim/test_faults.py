@@ -94,10 +94,27 @@ def assert_status(response: httpx2.Response, code: int, reason: str) -> dict[str
 # ----------------------------------------------------------------------------- authentication
 
 
+async def test_anonymous_requests_are_refused_by_rbac(sim: SimCluster) -> None:
+    """No credentials at all: the apiserver's anonymous user, whom RBAC refuses (403), as a
+    real apiserver with anonymous auth on (its default) answers; the control endpoint is 401."""
+    context = ssl.create_default_context(cadata=sim.ca_pem)
+    async with httpx2.AsyncClient(base_url=sim.url, verify=context) as anon:
+        pods = await anon.get(PODS)
+        assert pods.status_code == 403
+        assert pods.json()["message"] == (
+            'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API '
+            'group "" in the namespace "test"'
+        )
+        api = await anon.get("/api")
+        assert api.status_code == 403
+        assert api.json()["message"] == 'forbidden: User "system:anonymous" cannot get path "/api"'
+        assert (await anon.get("/_sim/stats")).status_code == 401
+        assert (await anon.get("/version")).status_code == 200
+
+
 @pytest.mark.parametrize(
     "headers",
     [
-        {},
         {"Authorization": "Bearer wrong"},
         {"Authorization": "Basic YWRtaW46YWRtaW4="},
         {"Authorization": "Bearer"},

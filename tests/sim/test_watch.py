@@ -59,11 +59,18 @@ async def test_list_then_watch_resumes_without_loss_or_repeat(kube: AsyncClient)
     first: Seen = []
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_collect, kube, 3, first, list_rv)
+            nursery.start_soon(_collect, kube, 4, first, list_rv)
             await kube.create(make_pod("c", unscheduled=True))
             await _labels(kube, "a", app="x")
             await kube.delete(Pod, "b")
-    assert [(t, n) for t, n, _ in first] == [("ADDED", "c"), ("MODIFIED", "a"), ("DELETED", "b")]
+    # Deleting a pod is written first (MODIFIED: deletionTimestamp), then removed (DELETED),
+    # also for an unscheduled one: as a real apiserver (measured by tests/differential).
+    assert [(t, n) for t, n, _ in first] == [
+        ("ADDED", "c"),
+        ("MODIFIED", "a"),
+        ("MODIFIED", "b"),
+        ("DELETED", "b"),
+    ]
     rvs = [int(rv) for _, _, rv in first]
     assert rvs == sorted(rvs)
     assert rvs[0] > int(list_rv)
@@ -77,11 +84,12 @@ async def test_list_then_watch_resumes_without_loss_or_repeat(kube: AsyncClient)
     second: Seen = []
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
-            await nursery.start(_collect, kube, 4, second, first[-1][2])
+            await nursery.start(_collect, kube, 5, second, first[-1][2])
             await kube.create(make_pod("end", unscheduled=True))
     assert [(t, n) for t, n, _ in second] == [
         ("ADDED", "d"),
         ("MODIFIED", "c"),
+        ("MODIFIED", "a"),
         ("DELETED", "a"),
         ("ADDED", "end"),
     ]
@@ -101,9 +109,11 @@ async def test_deleted_event_carries_final_object_with_new_rv(kube: AsyncClient)
                 seen.append((type_, pod.metadata.name, pod.metadata.resourceVersion))
                 assert pod.metadata.uid == created.metadata.uid
                 assert pod.metadata.labels == {"app": "x"}
-                break
-    assert seen[0][0] == "DELETED"
-    assert int(seen[0][2]) > int(created.metadata.resourceVersion)
+                assert pod.metadata.deletionTimestamp is not None
+                if type_ == "DELETED":
+                    break
+    assert [t for t, _, _ in seen] == ["MODIFIED", "DELETED"]
+    assert int(seen[1][2]) > int(seen[0][2]) > int(created.metadata.resourceVersion)
 
 
 @pytest.mark.parametrize("rv", ["0", None])
@@ -137,7 +147,7 @@ async def test_label_selector_watch_sees_objects_enter_and_leave(kube: AsyncClie
             async for type_, pod in stream:
                 seen.append((type_, pod.metadata.name, pod.metadata.resourceVersion))
                 objects.append(pod)
-                if len(seen) == 5:
+                if len(seen) == 6:
                     return
 
     with trio.fail_after(5):
@@ -154,6 +164,7 @@ async def test_label_selector_watch_sees_objects_enter_and_leave(kube: AsyncClie
         ("MODIFIED", "web"),
         ("DELETED", "web"),
         ("ADDED", "web"),
+        ("MODIFIED", "web"),  # the deletion is written first
         ("DELETED", "web"),
     ]
     # As the apiserver's watch cache: an object that stops matching is sent as DELETED with
@@ -172,7 +183,7 @@ async def test_selector_watch_with_set_operators(kube: AsyncClient) -> None:
                 partial(
                     _collect,
                     kube,
-                    3,
+                    4,
                     seen,
                     None,
                     labels={"app": op.in_(["a", "b"]), "skip": op.not_exists()},
@@ -188,6 +199,7 @@ async def test_selector_watch_with_set_operators(kube: AsyncClient) -> None:
     assert [(t, n) for t, n, _ in seen] == [
         ("ADDED", "p-a"),
         ("ADDED", "p-b-skip"),
+        ("MODIFIED", "p-a"),
         ("DELETED", "p-a"),
     ]
 
@@ -222,13 +234,17 @@ async def test_field_selector_watch_on_name(kube: AsyncClient) -> None:
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             await nursery.start(
-                partial(_collect, kube, 2, seen, None, fields={"metadata.name": "mine"})
+                partial(_collect, kube, 3, seen, None, fields={"metadata.name": "mine"})
             )
             await kube.create(make_pod("theirs", unscheduled=True))
             await kube.create(make_pod("mine", unscheduled=True))
             await kube.delete(Pod, "theirs")
             await kube.delete(Pod, "mine")
-    assert [(t, n) for t, n, _ in seen] == [("ADDED", "mine"), ("DELETED", "mine")]
+    assert [(t, n) for t, n, _ in seen] == [
+        ("ADDED", "mine"),
+        ("MODIFIED", "mine"),
+        ("DELETED", "mine"),
+    ]
 
 
 async def test_expired_resource_version_raises_410(sim: SimCluster, kube: AsyncClient) -> None:

@@ -19,6 +19,7 @@ import trio
 
 from . import discovery
 from . import kinds as k
+from .admission import CALLER
 from .faults import Counters, Faults, FaultSettings
 from .http import (
     JSON,
@@ -32,11 +33,12 @@ from .http import (
     send_error,
     send_json,
 )
-from .podio import serve_exec, serve_log
-from .rbac import Authorizer, Identity, service_account
+from .patch import JSON_PATCH, MERGE, STRATEGIC, unsupported_patch
+from .podio import exec_target, serve_exec, serve_log
+from .rbac import ANONYMOUS, Authorizer, Identity, service_account
 from .registry import DeleteOptions, Registry, bind_pod
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
-from .status import ApiError, bad_request, success_status
+from .status import ApiError, bad_request, forbidden, invalid_error, success_status
 from .store import Store, with_type
 from .tables import to_table
 from .watch import WatchStream
@@ -53,6 +55,8 @@ _GROUP = re.compile(
     r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?"
     r"/(?P<res>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?/?$"
 )
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+PATCH_TYPES = (JSON_PATCH, MERGE, STRATEGIC, "application/apply-patch+yaml")
 PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz", "/version/"}
 NOT_FOUND = ApiError(404, "the server could not find the requested resource", "NotFound", {})
 # A test's hook, awaited with ("before" | "after", the caller's user name, verb, resource,
@@ -132,18 +136,22 @@ class ApiServer:
         header = req.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         who = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if not header:
+            who = ANONYMOUS  # anonymous requests are allowed in, then refused by RBAC (403)
         if who is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         req.user = who.name
         req.extra["identity"] = who
+        CALLER.set(who)  # for admission plugins that check the caller's rights
         return who
 
     def authorize(self, req: Request, verb: str, route: Route) -> None:
         """RBAC: a 403 unless a role bound to the caller allows this (see rbac.py)."""
         who = req.extra.get("identity") or self.authenticate(req)
-        self.authorizer.check(
-            who, verb, route.kind, route.resource, route.namespace or "", route.name or ""
-        )
+        namespace = route.namespace or ""
+        if route.kind is k.NAMESPACE:
+            namespace = route.name or ""  # a namespace's requests are in that namespace
+        self.authorizer.check(who, verb, route.kind, route.resource, namespace, route.name or "")
 
     def count(self, verb: str, resource: str) -> None:
         self.counters.requests[(verb, resource)] += 1
@@ -203,7 +211,17 @@ class ApiServer:
                 else:
                     await send_bytes(send, 200, b"ok", "text/plain")
                 return
-            self.authenticate(req)
+            who = self.authenticate(req)
+            if who is ANONYMOUS and (req.path.startswith("/_sim/") or not self.route(req.path)):
+                if req.path.startswith("/_sim/"):
+                    raise ApiError(401, "Unauthorized", "Unauthorized")
+                # Anonymous callers may read no discovery (only /version and health).
+                raise ApiError(
+                    403,
+                    f'forbidden: User "{who.name}" cannot {req.method.lower()} path "{req.path}"',
+                    "Forbidden",
+                    {},
+                )
             if req.path.startswith("/_sim/"):
                 req.body = await read_body(receive)
                 await self._control(req, send)
@@ -214,6 +232,10 @@ class ApiServer:
                 return
             route = self.route(req.path)
             if route is None:
+                if not discovery.known_path(req.path):
+                    # Outside every served group the apiserver's mux answers, in plain text.
+                    await send_bytes(send, 404, b"404 page not found\n", "text/plain")
+                    return
                 raise NOT_FOUND
             verb = self._verb(req, route)
             self.count(verb, route.resource)
@@ -294,6 +316,7 @@ class ApiServer:
             await serve_log(self, req, ns, route.name or "", receive, send)
             return
         if route.subresource == "exec":
+            exec_target(self, ns, route.name or "", req)
             raise bad_request("Upgrade request required")
         if verb in ("list", "watch"):
             await self._list_or_watch(req, route, verb, receive, send)
@@ -314,6 +337,8 @@ class ApiServer:
             await send_json(send, 200, with_type(kind, obj))
         elif verb == "patch":
             ctype = req.headers.get("content-type", "").split(";")[0].strip()
+            if ctype not in PATCH_TYPES:
+                raise unsupported_patch()
             obj = self.registry.patch(
                 kind,
                 ns,
@@ -372,11 +397,11 @@ class ApiServer:
             await stream.serve(receive, send)
             return
         if req.param("sendInitialEvents") is not None:
-            raise ApiError(
-                422,
-                'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: '
-                "Forbidden: sendInitialEvents is forbidden for list",
-                "Invalid",
+            raise invalid_error(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                [forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list")],
             )
         items = [obj for obj in self.store.list(kind, route.namespace) if matches(obj)]
         rv = str(self.store.rv)
@@ -399,7 +424,7 @@ class ApiServer:
 
     async def _create(self, req: Request, route: Route, ns: str, dry_run: bool, send: Send) -> None:
         kind = route.kind
-        body = req.json_body()
+        body = req.json_body(kind.kind if route.subresource is None else "")
         if route.subresource is None:
             if route.name is not None:
                 raise ApiError(
@@ -456,13 +481,16 @@ class ApiServer:
         token = secrets.token_urlsafe(32)
         self.tokens[token] = service_account(namespace, name)
         spec = dict((body or {}).get("spec") or {})
+        spec.setdefault("audiences", [ISSUER])  # the API's own audience, as a real one
         spec.setdefault("expirationSeconds", 3600)
+        spec.setdefault("boundObjectRef", None)
         return {
             "kind": "TokenRequest",
             "apiVersion": "authentication.k8s.io/v1",
             "metadata": {
                 "name": name,
                 "namespace": namespace,
+                "uid": sa["metadata"]["uid"],
                 "creationTimestamp": sa["metadata"]["creationTimestamp"],
             },
             "spec": spec,
@@ -498,9 +526,10 @@ class ApiServer:
         for obj in self.store.list(kind, ns or None):
             if matches(obj):
                 try:
-                    deleted.append(self.registry.delete(kind, ns, obj["metadata"]["name"], options))
+                    self.registry.delete(kind, ns, obj["metadata"]["name"], options)
                 except ApiError:
                     continue
+                deleted.append(obj)  # the items as they were listed (measured)
         await send_json(
             send,
             200,

@@ -201,3 +201,12 @@ def openapi_document(key: str) -> dict[str, Any] | None:
             "components": {"schemas": schemas},
         }
     return None
+
+
+def known_path(path: str) -> bool:
+    """Whether ``path`` lies under a served API group version (``/api/v1``, ``/apis/g/v``);
+    outside them a real apiserver answers a plain-text 404, inside them a Status."""
+    parts = path.strip("/").split("/")
+    if parts[:2] == ["api", "v1"]:
+        return True
+    return len(parts) >= 3 and parts[0] == "apis" and resource_list(parts[1], parts[2]) is not None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import protobuf
 from .status import ApiError
 
 Scope = Mapping[str, Any]
@@ -26,6 +27,7 @@ ACCEPTED_BODIES = {
     "application/strategic-merge-patch+json",
     "application/json-patch+json",
     "application/apply-patch+yaml",
+    "application/vnd.kubernetes.protobuf",
     "",
 }
 
@@ -82,7 +84,9 @@ class Request:
         except ValueError:
             raise ApiError(400, f"invalid value for {name}: {value!r}", "BadRequest") from None
 
-    def json_body(self) -> Any:
+    def json_body(self, kind: str = "") -> Any:
+        """The decoded body; ``kind`` (the Kind expected) words a parse error as the
+        apiserver's decoder does."""
         if not self.body:
             raise ApiError(400, "the body of the request was empty", "BadRequest")
         ctype = self.headers.get("content-type", JSON).split(";")[0].strip()
@@ -93,6 +97,11 @@ class Request:
                 "media types include: " + ", ".join(sorted(ACCEPTED_BODIES)),
                 "UnsupportedMediaType",
             )
+        if ctype == protobuf.MEDIA_TYPE:
+            try:
+                return protobuf.decode(self.body)
+            except protobuf.DecodeError as exc:
+                raise ApiError(400, str(exc), "BadRequest") from exc
         try:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
                 import yaml
@@ -100,8 +109,14 @@ class Request:
                 return yaml.safe_load(self.body)
             return json.loads(self.body)
         except (ValueError, Exception) as exc:
+            prefix = (
+                f"the object provided is unrecognized (must be of type {kind}): " if kind else ""
+            )
+            shown = self.body[:30].decode(errors="replace")
             raise ApiError(
-                400, f"couldn't get version/kind; json parse error: {exc}", "BadRequest"
+                400,
+                f"{prefix}couldn't get version/kind; json parse error: {exc} ({shown} ...)",
+                "BadRequest",
             ) from exc
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .names import check_dns1035_label, check_dns1123_label, check_dns1123_subdomain
+from .names import check_dns1123_label, check_dns1123_subdomain
 
 Obj = dict[str, Any]
 FieldGetter = Callable[[Obj], str]
@@ -121,7 +121,7 @@ SERVICE = Kind(
     "Service",
     True,
     ("svc",),
-    check_dns1035_label,
+    check_dns1123_label,  # a real v1.37 apiserver accepts "1-svc" (measured)
     subresources=("status",),
     categories=("all",),
     has_status=True,
@@ -212,6 +212,7 @@ DEPLOYMENT = Kind(
     ("deploy",),
     subresources=("status",),
     categories=("all",),
+    delete_returns_status=True,
     has_status=True,
 )
 NETWORKPOLICY = Kind(

@@ -77,7 +77,7 @@ def check_qualified_name(value: str) -> list[str]:
 
 
 def check_label_value(value: str) -> list[str]:
-    errs = _max_len(value, 63)
+    errs = ["must be no more than 63 bytes"] if len(value.encode()) > 63 else []
     if not re.fullmatch(LABEL_VALUE, value):
         errs.append(
             "a valid label must be an empty string or consist of alphanumeric characters, '-', "

@@ -71,6 +71,15 @@ def _rule_allows(rule: Obj, verb: str, group: str, resource: str, name: str) -> 
     return not names or (bool(name) and name in names)
 
 
+def _scoped(kind: k.Kind) -> bool:
+    """Whether requests of this kind carry a namespace: a namespace's own requests do (its
+    name), so a RoleBinding in it grants them and a refusal names it (as the apiserver)."""
+    return kind.namespaced or kind is k.NAMESPACE
+
+
+ANONYMOUS = Identity("system:anonymous", frozenset({"system:unauthenticated"}))
+
+
 class Authorizer:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -101,7 +110,7 @@ class Authorizer:
             return True
         return any(
             _rule_allows(rule, verb, kind.group, resource, name)
-            for rule in self._rules(who, namespace if kind.namespaced else "")
+            for rule in self._rules(who, namespace if _scoped(kind) else "")
         )
 
     def check(
@@ -115,7 +124,7 @@ class Authorizer:
             subject = f'{subject} "{name}"'
         scope = (
             f'in the namespace "{namespace}"'
-            if kind.namespaced and namespace
+            if _scoped(kind) and namespace
             else "at the cluster scope"
         )
         details: Obj = {"name": name} if name else {}

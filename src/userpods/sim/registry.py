@@ -21,6 +21,8 @@ from typing import Any
 
 from . import kinds as k
 from . import patch as patches
+from .admission import check_owner_references
+from .rbac import Authorizer
 from .status import (
     ApiError,
     Cause,
@@ -31,10 +33,12 @@ from .status import (
     invalid,
     invalid_error,
     not_found_error,
+    qualified,
 )
 from .store import Store, clone
 from .timefmt import later, now, rfc3339
 from .validation import apply_defaults, validate, validate_update
+from .wire import round_trip
 
 Obj = dict[str, Any]
 ORPHAN = "orphan"
@@ -44,6 +48,8 @@ PV_PROTECTION = "kubernetes.io/pv-protection"
 SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 ROOT_CA = "kube-root-ca.crt"
 _NAME_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
+# The kinds whose registry strategy sets metadata.generation (others have none; measured).
+GENERATION_KINDS = (k.POD, k.DEPLOYMENT, k.INGRESS, k.NETWORKPOLICY, k.ENDPOINTSLICE)
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Registry:
         node_ports: tuple[int, int] = (30000, 32767),
     ) -> None:
         self.store = store
+        self.authorizer = Authorizer(store)  # for admission checks of the caller's rights
         self._service_net = ipaddress.ip_network(service_cidr)
         self._service_ips: set[str] = set()
         self._next_ip = 10  # .1 is the kubernetes service, as in a real cluster
@@ -90,12 +97,21 @@ class Registry:
         if ns is None:
             raise not_found_error("namespaces", "", namespace)
         if creating and ns["metadata"].get("deletionTimestamp"):
-            raise forbidden_error(
+            error = forbidden_error(
                 f'{kind.plural} "{{name}}" is forbidden: unable to create new content in '
                 f"namespace {namespace} because it is being terminated",
                 kind.plural,
                 kind.group,
             )
+            assert error.details is not None
+            error.details["causes"] = [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ]
+            raise error
 
     # ------------------------------------------------------------------ create
     def create(self, kind: k.Kind, namespace: str, body: Obj, *, dry_run: bool = False) -> Obj:
@@ -117,6 +133,8 @@ class Registry:
             self._require_namespace(kind, namespace, creating=True)
         except ApiError as exc:
             exc.message = exc.message.replace("{name}", name)
+            if exc.code == 403 and exc.details is not None:
+                exc.details["name"] = name
             raise
         for transient in (
             "resourceVersion",
@@ -128,12 +146,14 @@ class Registry:
             meta.pop(transient, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339()
-        if kind not in (k.EVENT, k.CONFIGMAP, k.SECRET, k.SERVICEACCOUNT):
+        if kind in GENERATION_KINDS:
             meta["generation"] = 1
         apply_defaults(kind, obj)
+        round_trip(kind, obj)
         causes = validate(kind, obj)
         if causes:
             raise invalid_error(kind.kind, kind.group, name, causes)
+        check_owner_references(self.authorizer, kind, namespace, obj, None)
         if self.store.get(kind, namespace if kind.namespaced else "", name) is not None:
             raise already_exists(kind.plural, kind.group, name)
         self._admit_create(kind, obj)
@@ -156,7 +176,9 @@ class Registry:
                 f"the API version in the data ({sent_version}) does not match the expected API "
                 f"version ({kind.api_version})"
                 if sent_version != kind.api_version
-                else f'{sent_kind} in version "{kind.version}" cannot be handled as a {kind.kind}'
+                else f'{sent_kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                f"converting ({str(sent_version).split('/')[-1]}.{sent_kind}) to "
+                f"({kind.group.split('.')[0] or 'core'}.{kind.kind}): unknown conversion"
             )
         obj = clone(body)
         obj.pop("kind", None)
@@ -186,7 +208,8 @@ class Registry:
                         "annotations": {
                             "kubernetes.io/description": "Contains a CA bundle that can be used to "
                             "verify the kube-apiserver when using internal endpoints such as the "
-                            "internal service IP or kubernetes.default.svc."
+                            "internal service IP or kubernetes.default.svc. No other usage is "
+                            "guaranteed across distributions of Kubernetes clusters."
                         },
                     },
                     "data": {"ca.crt": self.ca_bundle},
@@ -392,9 +415,18 @@ class Registry:
         if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
             raise conflict(kind.plural, kind.group, name)
         if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:
-            raise conflict(kind.plural, kind.group, name)
+            error = conflict(kind.plural, kind.group, name)
+            where = f"/registry/{kind.key}/{namespace}/{name}" if kind.namespaced else name
+            error.message = (
+                f'Operation cannot be fulfilled on {qualified(kind.plural, kind.group)} "{name}": '
+                f"StorageError: invalid object, Code: 4, Key: {where}, ResourceVersion: 0, "
+                f"AdditionalErrorMsg: Precondition failed: UID in precondition: {meta['uid']}, "
+                f"UID in object meta: {old['metadata']['uid']}"
+            )
+            raise error
         if subresource is None:
             apply_defaults(kind, new)  # the apiserver defaults every object it decodes
+        round_trip(kind, new)
         return self._store_update(kind, old, new, subresource=subresource, dry_run=dry_run)
 
     def patch(
@@ -410,7 +442,7 @@ class Registry:
     ) -> Obj:
         old = self.get(kind, namespace, name)
         current = {"kind": kind.kind, "apiVersion": kind.api_version, **clone(old)}
-        patched = patches.apply_patch(content_type, current, body)
+        patched = patches.apply_patch(content_type, current, body, kind.kind)
         if not isinstance(patched, dict):
             raise bad_request("the patch produced something other than an object")
         meta = patched.setdefault("metadata", {})
@@ -472,6 +504,8 @@ class Registry:
         causes = validate(kind, new) + validate_update(kind, new, old)
         if causes:
             raise invalid_error(kind.kind, kind.group, meta["name"], causes)
+        if subresource is None:
+            check_owner_references(self.authorizer, kind, _ns(kind, new), new, old)
         if kind is k.SERVICE and subresource is None:
             self._allocate_service(new, old)
         if dry_run:
@@ -484,7 +518,10 @@ class Registry:
             removed = self.store.remove(kind, _ns(kind, new), meta["name"])
             self._release(kind, new)
             assert removed is not None
-            return removed
+            # The update's answer is the object as written (its finalizers gone, as measured);
+            # watchers' DELETED carries the last stored state, as etcd's previous value.
+            rv = removed["metadata"]["resourceVersion"]
+            return {**new, "metadata": {**new["metadata"], "resourceVersion": rv}}
         return self.store.put(kind, new, created=False)
 
     @staticmethod
@@ -528,17 +565,20 @@ class Registry:
         meta = old["metadata"]
         pre = options.preconditions
         if pre.get("uid") and pre["uid"] != meta["uid"]:
-            raise ApiError(
-                409,
-                f"Precondition failed: UID in precondition: {pre['uid']}, UID "
-                f"in object meta: {meta['uid']}",
-                "Conflict",
-                {"name": name, "group": kind.group, "kind": kind.plural}
-                if kind.group
-                else {"name": name, "kind": kind.plural},
+            raise _precondition(
+                kind,
+                name,
+                f"the UID in the precondition ({pre['uid']}) does not match the UID in record "
+                f"({meta['uid']}). The object might have been deleted and then recreated",
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
-            raise conflict(kind.plural, kind.group, name)
+            raise _precondition(
+                kind,
+                name,
+                f"the ResourceVersion in the precondition ({pre['resourceVersion']}) does not "
+                f"match the ResourceVersion in record ({meta['resourceVersion']}). The object "
+                "might have been modified",
+            )
         new = clone(old)
         new_meta = new["metadata"]
         finalizers = list(new_meta.get("finalizers") or [])
@@ -546,7 +586,7 @@ class Registry:
         if policy not in (None, "Background", "Foreground", "Orphan"):
             raise invalid_error(
                 "DeleteOptions",
-                "",
+                "meta.k8s.io",
                 "",
                 [
                     Cause(
@@ -572,7 +612,6 @@ class Registry:
                 return old  # already going; a longer grace period changes nothing
         if kind is k.NAMESPACE:
             new_meta["deletionTimestamp"] = rfc3339()
-            new_meta["deletionGracePeriodSeconds"] = 0
             new.setdefault("status", {})["phase"] = "Terminating"
             if options.dry_run:
                 return new
@@ -580,6 +619,8 @@ class Registry:
         if grace:
             new_meta["deletionTimestamp"] = later(grace)
             new_meta["deletionGracePeriodSeconds"] = grace
+            if kind is k.POD:
+                new_meta["generation"] = int(meta.get("generation", 1)) + 1
         elif finalizers:
             new_meta.setdefault("deletionTimestamp", rfc3339())
             new_meta["deletionGracePeriodSeconds"] = 0
@@ -592,11 +633,13 @@ class Registry:
             if new == old:
                 return old
             return self.store.put(kind, new, created=False)
-        if meta.get("deletionGracePeriodSeconds"):
-            # As the apiserver: cutting a pending graceful deletion to 0 is written first
-            # (MODIFIED, deletionGracePeriodSeconds 0), then the object is removed.
+        if kind is k.POD and meta.get("deletionGracePeriodSeconds", 1) != 0:
+            # As the apiserver: a pod's deletion (also one cut to 0, or of an unscheduled pod)
+            # is written first (MODIFIED: deletionTimestamp, deletionGracePeriodSeconds 0, the
+            # next generation), then the object is removed (DELETED), as measured.
             new_meta["deletionTimestamp"] = rfc3339()
             new_meta["deletionGracePeriodSeconds"] = 0
+            new_meta["generation"] = int(meta.get("generation", 1)) + 1
             self.store.put(kind, new, created=False)
         removed = self.store.remove(kind, namespace, name)
         assert removed is not None
@@ -627,6 +670,17 @@ class Registry:
 
     def now(self) -> str:
         return rfc3339(now())
+
+
+def _precondition(kind: k.Kind, name: str, detail: str) -> ApiError:
+    """A failed DELETE precondition: details.kind is the Kind here, not the resource."""
+    details: Obj = {"name": name}
+    if kind.group:
+        details["group"] = kind.group
+    details["kind"] = kind.kind
+    return ApiError(
+        409, f'Operation cannot be fulfilled on {kind.kind} "{name}": {detail}', "Conflict", details
+    )
 
 
 def _same_content(new: Obj, old: Obj) -> bool:

@@ -93,6 +93,7 @@ class ApiError(Exception):
     reason: str = ""
     details: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    bare: bool = False  # no reason at all (the apiserver's answer to some internal errors)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -106,8 +107,9 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if not self.bare:
+            status["reason"] = self.reason
         if self.details is not None:
             status["details"] = self.details
         status["code"] = self.code
@@ -157,6 +159,8 @@ def conflict(plural: str, group: str, name: str) -> ApiError:
 def invalid_error(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
     summary = str(causes[0]) if len(causes) == 1 else "[" + ", ".join(str(c) for c in causes) + "]"
     details = _details(name, group, kind)
+    if not name:
+        del details["name"]  # the apiserver leaves it out for nameless objects
     details["causes"] = [c.as_dict() for c in causes]
     return ApiError(
         422,

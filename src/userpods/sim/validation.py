@@ -121,11 +121,8 @@ def _default_pod(obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
+    _default_pod_spec(spec)
+    # These are a pod's own (SetDefaults_Pod and admission), not a pod template's.
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
@@ -149,16 +146,6 @@ def _default_pod(obj: Obj) -> None:
             },
         ],
     )
-    for c in _list(spec.get("containers")) + _list(spec.get("initContainers")):
-        if isinstance(c, dict):
-            _default_container(c)
-    for vol in _list(spec.get("volumes")):
-        if isinstance(vol, dict):
-            for source in ("secret", "configMap"):
-                if isinstance(vol.get(source), dict):
-                    vol[source].setdefault("defaultMode", 420)
-            if isinstance(vol.get("hostPath"), dict):
-                vol["hostPath"].setdefault("type", "")
     obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
     if spec.get("schedulingGates"):
         # The apiserver marks a gated pod at once; the scheduler ignores it until ungated.
@@ -172,6 +159,25 @@ def _default_pod(obj: Obj) -> None:
                 "lastTransitionTime": rfc3339(),
             }
         ]
+
+
+def _default_pod_spec(spec: Obj) -> None:
+    """What SetDefaults_PodSpec fills, in a pod and in a pod template alike."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    for c in _list(spec.get("containers")) + _list(spec.get("initContainers")):
+        if isinstance(c, dict):
+            _default_container(c)
+    for vol in _list(spec.get("volumes")):
+        if isinstance(vol, dict):
+            for source in ("secret", "configMap"):
+                if isinstance(vol.get(source), dict):
+                    vol[source].setdefault("defaultMode", 420)
+            if isinstance(vol.get("hostPath"), dict):
+                vol["hostPath"].setdefault("type", "")
 
 
 def _qos_class(spec: Obj) -> str:
@@ -215,7 +221,9 @@ def _default_pv(obj: Obj) -> None:
     if isinstance(spec, dict):
         spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
         spec.setdefault("volumeMode", "Filesystem")
-    obj["status"] = {"phase": "Pending"}
+        if isinstance(spec.get("hostPath"), dict):
+            spec["hostPath"].setdefault("type", "")
+    obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": rfc3339()}
 
 
 def _default_pvc(obj: Obj) -> None:
@@ -247,15 +255,17 @@ def _default_deployment(obj: Obj) -> None:
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    spec.setdefault(
-        "strategy",
-        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-    )
+    strategy = spec.setdefault("strategy", {})
+    if isinstance(strategy, dict):
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            if isinstance(rolling, dict):
+                rolling.setdefault("maxUnavailable", "25%")
+                rolling.setdefault("maxSurge", "25%")
     template = spec.get("template")
-    if isinstance(template, dict):
-        pod = {"metadata": template.get("metadata") or {}, "spec": template.get("spec") or {}}
-        _default_pod(pod)  # the template is defaulted as a pod is (without the status)
-        template["spec"] = pod["spec"]
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        _default_pod_spec(template["spec"])
     obj["status"] = {}
 
 
@@ -354,9 +364,14 @@ def _validate_container(path: str, c: Obj, volumes: set[str]) -> list[Cause]:
     if policy not in PULL_POLICIES:
         causes.append(unsupported(f"{path}.imagePullPolicy", policy, PULL_POLICIES))
     seen_ports: set[tuple[int, str]] = set()
+    port_names: set[str] = set()
     for i, port in enumerate(_list(c.get("ports"))):
         ppath = f"{path}.ports[{i}]"
         port = _dict(port)
+        if port.get("name"):
+            if port["name"] in port_names:
+                causes.append(duplicate(f"{ppath}.name", port["name"]))
+            port_names.add(port["name"])
         number = port.get("containerPort")
         if number is None:
             causes.append(required(f"{ppath}.containerPort"))
@@ -726,6 +741,23 @@ def _validate_configmap(obj: Obj) -> list[Cause]:
     return causes
 
 
+# Secret types whose data must hold these keys (as ValidateSecret).
+SECRET_KEYS = {
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+}
+
+
+def _validate_secret(obj: Obj) -> list[Cause]:
+    causes = _validate_configmap(obj)
+    data = _dict(obj.get("data"))
+    for key in SECRET_KEYS.get(str(obj.get("type", "")), ()):
+        if key not in data:
+            causes.append(required(f"data[{key}]"))
+    return causes
+
+
 def _validate_rules(obj: Obj, cluster: bool) -> list[Cause]:
     causes: list[Cause] = []
     for i, rule in enumerate(_list(obj.get("rules"))):
@@ -840,7 +872,7 @@ _VALIDATORS = {
     k.PVC.key: _validate_pvc,
     k.EVENT.key: _validate_event,
     k.CONFIGMAP.key: _validate_configmap,
-    k.SECRET.key: _validate_configmap,
+    k.SECRET.key: _validate_secret,
 }
 
 
@@ -871,11 +903,11 @@ def validate_update(kind: k.Kind, new: Obj, old: Obj) -> list[Cause]:
         causes.append(invalid("roleRef", str(new.get("roleRef")), "cannot change roleRef"))
     if kind is k.POD:
         old_gates = [g.get("name") for g in _list(_dict(old.get("spec")).get("schedulingGates"))]
-        for gate in _list(_dict(new.get("spec")).get("schedulingGates")):
+        for i, gate in enumerate(_list(_dict(new.get("spec")).get("schedulingGates"))):
             if _dict(gate).get("name") not in old_gates:
                 causes.append(
                     forbidden(
-                        "spec.schedulingGates",
+                        f"spec.schedulingGates[{i}].name",
                         "only deletion is allowed, but "
                         f"found new scheduling gate '{_dict(gate).get('name')}'",
                     )

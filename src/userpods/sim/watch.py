@@ -22,7 +22,7 @@ import trio
 from . import kinds as k
 from .http import Receive, Request, Send, dumps, end_stream, start_stream, stream_chunk
 from .status import ApiError
-from .store import Change, with_type
+from .store import Change, clone, with_type
 from .tables import to_table
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 def _event(type_: str, encoded: bytes) -> bytes:
     return b'{"type":"' + type_.encode() + b'","object":' + encoded + b"}\n"
+
+
+# How a zero-valued object of a kind encodes (fields without omitempty), as measured.
+ZERO_OBJECTS: dict[str, Obj] = {"pods": {"spec": {"containers": None}, "status": {}}}
 
 
 class WatchStream:
@@ -99,10 +103,10 @@ class WatchStream:
         meta: Obj = {"resourceVersion": str(rv)}
         if initial_end:
             meta["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return _event(
-            "BOOKMARK",
-            dumps({"kind": self.kind.kind, "apiVersion": self.kind.api_version, "metadata": meta}),
-        )
+        body: Obj = {"kind": self.kind.kind, "apiVersion": self.kind.api_version, "metadata": meta}
+        # A bookmark carries an otherwise empty object, encoded as Go encodes a zero one.
+        body.update(clone(ZERO_OBJECTS.get(self.kind.key, {})))
+        return _event("BOOKMARK", dumps(body))
 
     async def serve(self, receive: Receive, send: Send) -> None:
         req = self.req
