@@ -363,6 +363,18 @@ def pods() -> list[Entry]:
             query={"propagationPolicy": "Sideways"},
             who=sa,
         ),
+        Call(  # with a body, the query's options are not read: a 409, not the 422 above
+            "pod-delete-body-wins-over-query",
+            "DELETE",
+            PODS + "/pod-a",
+            lambda c: {
+                "apiVersion": "v1",
+                "kind": "DeleteOptions",
+                "preconditions": {"uid": "00000000-0000-0000-0000-000000000000"},
+            },
+            query={"propagationPolicy": "Sideways"},
+            who=sa,
+        ),
         Watch(
             "pod-watch-history",
             PODS,

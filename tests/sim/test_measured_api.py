@@ -151,6 +151,14 @@ async def test_error_bodies(sim: SimCluster) -> None:
         policy = await client.delete(f"{NS}/pods/p", params={"propagationPolicy": "Sideways"})
         assert policy.json()["message"].startswith('DeleteOptions.meta.k8s.io "" is invalid: ')
         assert "name" not in policy.json()["details"]
+        # With a DeleteOptions body the query's options are not read (the body wins, whole).
+        body_wins = await client.request(
+            "DELETE",
+            f"{NS}/pods/p",
+            params={"propagationPolicy": "Sideways"},
+            json={"preconditions": {"uid": other}},
+        )
+        assert body_wins.status_code == 409, body_wins.text
         test_op = await client.patch(
             f"{NS}/pods/p", json=[{"op": "test", "path": "/x", "value": 1}], headers=JSON_PATCH
         )

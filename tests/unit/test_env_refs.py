@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from userpods.sim.kubelet import _expand_refs
+from userpods.sim.containerenv import _expand_refs
 
 ENV = {"HOME": "/root", "USER": "alice", "EMPTY": ""}
 

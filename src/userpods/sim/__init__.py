@@ -7,9 +7,9 @@ from the rest of userpods. Start it in a nursery::
 """
 
 from .cluster import SimCluster, SimOptions, serve_sim
+from .containers import KubeletTimings
 from .faults import FaultSettings
 from .images import Catalogue, CatalogueError
-from .kubelet import KubeletTimings
 
 __all__ = [
     "Catalogue",

@@ -1,5 +1,13 @@
-"""OwnerReferencesPermissionEnforcement: who may set owner references (a validating admission
-plugin, on in hardened clusters and in the loopback control plane the project measures with).
+"""Admission plugins that guard every kind alike: NamespaceLifecycle and
+OwnerReferencesPermissionEnforcement (the kind-specific ones live with their kind:
+``serviceaccounts.py``, ``allocation.py``).
+
+NamespaceLifecycle: nothing is created in a namespace that does not exist (404) or is being
+terminated (403 with a ``NamespaceTerminating`` cause).
+
+OwnerReferencesPermissionEnforcement decides who may set owner references (a validating
+admission plugin, on in hardened clusters and in the loopback control plane the project
+measures with).
 
 Checked against a real apiserver (tests/differential), refusals are 403 Forbidden (not the
 422 older notes said), worded as the plugin words them, Go's ``%v, %v`` of an empty reason and
@@ -22,7 +30,8 @@ from typing import Any
 
 from . import kinds as k
 from .rbac import Authorizer, Identity
-from .status import forbidden_error
+from .status import forbidden_error, not_found_error
+from .store import Store
 
 Obj = dict[str, Any]
 CALLER: ContextVar[Identity | None] = ContextVar("userpods_sim_caller", default=None)
@@ -83,3 +92,29 @@ def check_owner_references(
         resource = f"{owner.plural}/finalizers"
         if not authorizer.allowed(who, "update", owner, resource, scope, str(ref.get("name", ""))):
             refuse(NO_FINALIZERS)
+
+
+def require_namespace(store: Store, kind: k.Kind, namespace: str, *, creating: bool) -> None:
+    """NamespaceLifecycle: the namespace a namespaced object goes in must exist (and, to create
+    in it, not be terminating). ``{name}`` in the 403's message is the caller's to fill."""
+    if not kind.namespaced:
+        return
+    ns = store.get(k.NAMESPACE, "", namespace)
+    if ns is None:
+        raise not_found_error("namespaces", "", namespace)
+    if creating and ns["metadata"].get("deletionTimestamp"):
+        error = forbidden_error(
+            f'{kind.plural} "{{name}}" is forbidden: unable to create new content in '
+            f"namespace {namespace} because it is being terminated",
+            kind.plural,
+            kind.group,
+        )
+        assert error.details is not None
+        error.details["causes"] = [
+            {
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {namespace} is being terminated",
+                "field": "metadata.namespace",
+            }
+        ]
+        raise error

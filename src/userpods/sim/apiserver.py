@@ -1,26 +1,25 @@
 """The simulated kube-apiserver as an ASGI application.
 
-Routing follows the real URL layout (``/api/v1/namespaces/{ns}/{resource}/{name}/{sub}``,
-``/apis/{group}/{version}/...``); requests are authenticated by bearer token (401 without one),
-counted by verb and resource, subjected to injected faults, and then served from the
-registry (writes) and store (reads, watches). Lists and watches answer as a ``Table`` when the
-client asks for one (kubectl does). ``/_sim/`` is the control endpoint for tests: counters and
-fault settings.
+A request is routed (``routes.py``: the real URL layout, the verb, discovery), let in or not by
+the front door (``frontdoor.py``: bearer tokens, RBAC, counters, injected faults, and the
+``/_sim/`` control endpoint for tests), and then served here from the registry (writes) and the
+store (reads), or handed on: watches to ``watch.py``, exec and logs to ``podio.py``. Lists and
+watches answer as a ``Table`` when the client asks for one (kubectl does). This module is the
+only one that imports those parts; it hands each what it needs, so none of them imports it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import trio
+from typing import Any
 
 from . import discovery
 from . import kinds as k
-from .admission import CALLER
-from .faults import Counters, Faults, FaultSettings
+from .conditions import bind_pod
+from .deletion import delete_options
+from .faults import Faults, FaultSettings
+from .frontdoor import FrontDoor
 from .http import (
     JSON,
     Receive,
@@ -33,64 +32,38 @@ from .http import (
     send_error,
     send_json,
 )
+from .kubelet import Kubelet
 from .patch import JSON_PATCH, MERGE, STRATEGIC, unsupported_patch
-from .podio import exec_target, serve_exec, serve_log
-from .rbac import ANONYMOUS, Authorizer, Identity, service_account
-from .registry import DeleteOptions, Registry, bind_pod
+from .podio import PodIO
+from .rbac import ANONYMOUS, Identity
+from .registry import Registry
+from .routes import (
+    NOT_FOUND,
+    PUBLIC_PATHS,
+    Route,
+    discovery_document,
+    parse_route,
+    verb_of,
+    wants_table,
+)
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from .status import ApiError, bad_request, forbidden, invalid_error, success_status
 from .store import Store, with_type
 from .tables import to_table
 from .watch import WatchStream
 
-if TYPE_CHECKING:
-    from .kubelet import Kubelet
-
 Obj = dict[str, Any]
-_CORE = re.compile(
-    r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<res>[^/]+)"
-    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?/?$"
-)
-_GROUP = re.compile(
-    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?"
-    r"/(?P<res>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?/?$"
-)
-ISSUER = "https://kubernetes.default.svc.cluster.local"
 PATCH_TYPES = (JSON_PATCH, MERGE, STRATEGIC, "application/apply-patch+yaml")
-PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz", "/version/"}
-NOT_FOUND = ApiError(404, "the server could not find the requested resource", "NotFound", {})
 # A test's hook, awaited with ("before" | "after", the caller's user name, verb, resource,
 # object name) around each API request that is served: tests stop a client at an exact point of
 # its work with it (an ApiError raised "before" answers the request with that error instead).
 RequestHook = Callable[[str, str, str, str, str], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Route:
-    kind: k.Kind
-    namespace: str | None
-    name: str | None
-    subresource: str | None
-
-    @property
-    def resource(self) -> str:
-        return f"{self.kind.plural}/{self.subresource}" if self.subresource else self.kind.plural
-
-
 @dataclass
 class ServerOptions:
     bookmark_interval: float = 60.0  # seconds between BOOKMARK events on a quiet watch
     max_follow_seconds: float = 3600.0  # longest ``logs -f`` stream
-
-
-def wants_table(req: Request) -> str | None:
-    """The ``includeObject`` mode if the client asked for a Table, else None."""
-    accept = req.headers.get("accept", "")
-    for part in accept.split(","):
-        params = dict(p.strip().partition("=")[::2] for p in part.split(";")[1:])
-        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io":
-            return req.param("includeObject") or "Metadata"
-    return None
 
 
 class ApiServer:
@@ -107,21 +80,21 @@ class ApiServer:
         self.store = store
         self.registry = registry
         self.kubelet = kubelet
-        self.tokens = tokens  # bearer token -> who presents it
-        self.authorizer = Authorizer(store)
-        self.faults_changed = trio.Event()  # set when the fault settings change
-        self.faults = faults or Faults()
-        self.counters = Counters()
         self.options = options or ServerOptions()
-        self.default_history = store.history_limit
+        self.door = FrontDoor(registry, tokens=tokens, faults=faults)
+        self.pods = PodIO(self.door, registry, kubelet, self.options.max_follow_seconds)
         self.request_hooks: list[RequestHook] = []
+        # What tests and the CLI reach through the server: the door's own objects.
+        self.tokens = self.door.tokens  # bearer token -> who presents it
+        self.faults = self.door.faults
+        self.counters = self.door.counters
 
     # ------------------------------------------------------------------ ASGI entry
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
-            await serve_exec(self, scope, receive, send)
+            await self.pods.serve_exec(scope, receive, send)
         elif scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -131,75 +104,12 @@ class ApiServer:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
-    # ------------------------------------------------------------------ plumbing
-    def authenticate(self, req: Request) -> Identity:
-        header = req.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        who = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if not header:
-            who = ANONYMOUS  # anonymous requests are allowed in, then refused by RBAC (403)
-        if who is None:
-            raise ApiError(401, "Unauthorized", "Unauthorized")
-        req.user = who.name
-        req.extra["identity"] = who
-        CALLER.set(who)  # for admission plugins that check the caller's rights
-        return who
+    # ------------------------------------------------------------------ the faces tests use
+    def apply_faults(self, settings: FaultSettings) -> None:
+        self.door.apply_faults(settings)
 
-    def authorize(self, req: Request, verb: str, route: Route) -> None:
-        """RBAC: a 403 unless a role bound to the caller allows this (see rbac.py)."""
-        who = req.extra.get("identity") or self.authenticate(req)
-        namespace = route.namespace or ""
-        if route.kind is k.NAMESPACE:
-            namespace = route.name or ""  # a namespace's requests are in that namespace
-        self.authorizer.check(who, verb, route.kind, route.resource, namespace, route.name or "")
-
-    def count(self, verb: str, resource: str) -> None:
-        self.counters.requests[(verb, resource)] += 1
-
-    async def inject_faults(self, verb: str, resource: str) -> None:
-        settings = self.faults.settings
-        if settings.latency:
-            await trio.sleep(settings.latency)
-        code = self.faults.error_for(verb, resource)
-        if code is None:
-            return
-        self.counters.injected[code] += 1
-        if code == 429:
-            raise ApiError(
-                429,
-                "the server has received too many requests and has asked us to try again later",
-                "TooManyRequests",
-                {"retryAfterSeconds": settings.retry_after},
-                {"retry-after": str(settings.retry_after)},
-            )
-        if code == 503:
-            raise ApiError(
-                503, "the server is currently unable to handle the request", "ServiceUnavailable"
-            )
-        raise ApiError(500, "Internal error occurred: injected fault", "InternalError")
-
-    def route(self, path: str) -> Route | None:
-        m = _CORE.match(path)
-        group, version = "", "v1"
-        if m is None:
-            m = _GROUP.match(path)
-            if m is None:
-                return None
-            group, version = m.group("group"), m.group("version")
-        ns, res, name, sub = m.group("ns"), m.group("res"), m.group("name"), m.group("sub")
-        if ns is not None and res in ("status", "finalize") and name is None and not group:
-            return Route(k.NAMESPACE, None, ns, res)  # /api/v1/namespaces/{name}/{sub}
-        kind = k.find_kind(group, version, res)
-        if kind is None:
-            return None
-        if ns is not None and not kind.namespaced:
-            return None
-        if sub is not None and sub not in kind.subresources:
-            return None
-        return Route(kind, ns, name, sub)
-
-    async def send_text(self, send: Send, data: bytes) -> None:
-        await send_bytes(send, 200, data, "text/plain")
+    def issue_token(self, namespace: str, name: str, body: Any) -> Obj:
+        return self.door.issue_token(namespace, name, body)
 
     # ------------------------------------------------------------------ HTTP
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -211,8 +121,8 @@ class ApiServer:
                 else:
                     await send_bytes(send, 200, b"ok", "text/plain")
                 return
-            who = self.authenticate(req)
-            if who is ANONYMOUS and (req.path.startswith("/_sim/") or not self.route(req.path)):
+            who = self.door.authenticate(req)
+            if who is ANONYMOUS and (req.path.startswith("/_sim/") or not parse_route(req.path)):
                 if req.path.startswith("/_sim/"):
                     raise ApiError(401, "Unauthorized", "Unauthorized")
                 # Anonymous callers may read no discovery (only /version and health).
@@ -224,23 +134,23 @@ class ApiServer:
                 )
             if req.path.startswith("/_sim/"):
                 req.body = await read_body(receive)
-                await self._control(req, send)
+                await self.door.control(req, send)
                 return
-            document = self._discovery(req.path)
+            document = discovery_document(req.path)
             if document is not None:
                 await send_json(send, 200, document)
                 return
-            route = self.route(req.path)
+            route = parse_route(req.path)
             if route is None:
                 if not discovery.known_path(req.path):
                     # Outside every served group the apiserver's mux answers, in plain text.
                     await send_bytes(send, 404, b"404 page not found\n", "text/plain")
                     return
                 raise NOT_FOUND
-            verb = self._verb(req, route)
-            self.count(verb, route.resource)
-            self.authorize(req, verb, route)
-            await self.inject_faults(verb, route.resource)
+            verb = verb_of(req, route)
+            self.door.count(verb, route.resource)
+            self.door.authorize(req, verb, route)
+            await self.door.inject_faults(verb, route.resource)
             for hook in self.request_hooks:
                 await hook("before", req.user, verb, route.resource, route.name or "")
             if req.method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -250,55 +160,6 @@ class ApiServer:
                 await hook("after", req.user, verb, route.resource, route.name or "")
         except ApiError as error:
             await send_error(send, error)
-
-    def _discovery(self, path: str) -> Any:
-        path = path.rstrip("/") or "/"
-        if path == "/api":
-            return discovery.api_versions()
-        if path == "/apis":
-            return discovery.api_group_list()
-        if path == "/api/v1":
-            return discovery.resource_list("", "v1")
-        if path == "/openapi/v3":
-            return discovery.openapi_index()
-        if path.startswith("/openapi/v3/"):
-            doc = discovery.openapi_document(path[len("/openapi/v3/") :])
-            if doc is None:
-                raise NOT_FOUND
-            return doc
-        parts = path.split("/")
-        if len(parts) == 3 and parts[1] == "apis":
-            group = discovery.api_group(parts[2])
-            if group is None:
-                raise NOT_FOUND
-            return group
-        if len(parts) == 4 and parts[1] == "apis":
-            resources = discovery.resource_list(parts[2], parts[3])
-            if resources is None:
-                raise NOT_FOUND
-            return resources
-        return None
-
-    @staticmethod
-    def _verb(req: Request, route: Route) -> str:
-        method = req.method
-        if method == "GET":
-            if route.name is None:
-                return "watch" if req.flag("watch") else "list"
-            return "get"
-        if method == "POST":
-            return "create"
-        if method == "PUT":
-            return "update"
-        if method == "PATCH":
-            return "patch"
-        if method == "DELETE":
-            return "delete" if route.name else "deletecollection"
-        raise ApiError(
-            405,
-            f"the server does not allow this method on the requested resource ({method})",
-            "MethodNotAllowed",
-        )
 
     def _check_scope(self, route: Route, verb: str) -> str:
         """The namespace to act in; a namespaced kind needs one except to list/watch."""
@@ -313,10 +174,10 @@ class ApiServer:
         ns = self._check_scope(route, verb)
         dry_run = req.param("dryRun") == "All"
         if route.subresource == "log":
-            await serve_log(self, req, ns, route.name or "", receive, send)
+            await self.pods.serve_log(req, ns, route.name or "", receive, send)
             return
         if route.subresource == "exec":
-            exec_target(self, ns, route.name or "", req)
+            self.pods.exec_target(ns, route.name or "", req)
             raise bad_request("Upgrade request required")
         if verb in ("list", "watch"):
             await self._list_or_watch(req, route, verb, receive, send)
@@ -393,7 +254,16 @@ class ApiServer:
         if route.name is not None:
             raise NOT_FOUND
         if verb == "watch":
-            stream = WatchStream(self, req, kind, route.namespace, matches, wants_table(req))
+            stream = WatchStream(
+                self.door,
+                self.store,
+                self.options.bookmark_interval,
+                req,
+                kind,
+                route.namespace,
+                matches,
+                wants_table(req),
+            )
             await stream.serve(receive, send)
             return
         if req.param("sendInitialEvents") is not None:
@@ -438,7 +308,7 @@ class ApiServer:
         name = route.name or ""
         if route.subresource == "binding":
             target = (body or {}).get("target", {}).get("name", "")
-            bind_pod(self.registry, ns, name, target)
+            bind_pod(self.store, ns, name, target)
             await send_json(
                 send,
                 201,
@@ -451,7 +321,7 @@ class ApiServer:
                 },
             )
         elif route.subresource == "eviction":
-            options = _delete_options(req, (body or {}).get("deleteOptions") or {})
+            options = delete_options(req, (body or {}).get("deleteOptions") or {})
             self.registry.delete(kind, ns, name, options)
             await send_json(
                 send,
@@ -465,7 +335,7 @@ class ApiServer:
                 },
             )
         elif route.subresource == "token":
-            await send_json(send, 201, self.issue_token(ns, name, body))
+            await send_json(send, 201, self.door.issue_token(ns, name, body))
         else:
             raise ApiError(
                 405,
@@ -473,35 +343,11 @@ class ApiServer:
                 "MethodNotAllowed",
             )
 
-    def issue_token(self, namespace: str, name: str, body: Any) -> Obj:
-        """A TokenRequest for a service account: a bearer token this server accepts."""
-        import secrets
-
-        sa = self.registry.get(k.SERVICEACCOUNT, namespace, name)
-        token = secrets.token_urlsafe(32)
-        self.tokens[token] = service_account(namespace, name)
-        spec = dict((body or {}).get("spec") or {})
-        spec.setdefault("audiences", [ISSUER])  # the API's own audience, as a real one
-        spec.setdefault("expirationSeconds", 3600)
-        spec.setdefault("boundObjectRef", None)
-        return {
-            "kind": "TokenRequest",
-            "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "uid": sa["metadata"]["uid"],
-                "creationTimestamp": sa["metadata"]["creationTimestamp"],
-            },
-            "spec": spec,
-            "status": {"token": token, "expirationTimestamp": self.registry.now()},
-        }
-
     async def _delete(self, req: Request, route: Route, ns: str, dry_run: bool, send: Send) -> None:
         kind = route.kind
         name = route.name or ""
         body = req.json_body() if req.body else {}
-        options = _delete_options(req, body if isinstance(body, dict) else {})
+        options = delete_options(req, body if isinstance(body, dict) else {})
         options.dry_run = dry_run
         before = self.registry.get(kind, ns, name)
         obj = self.registry.delete(kind, ns, name, options)
@@ -520,7 +366,7 @@ class ApiServer:
         kind = route.kind
         matches = self._matcher(req, kind)
         body = req.json_body() if req.body else {}
-        options = _delete_options(req, body if isinstance(body, dict) else {})
+        options = delete_options(req, body if isinstance(body, dict) else {})
         options.dry_run = dry_run
         deleted = []
         for obj in self.store.list(kind, ns or None):
@@ -540,51 +386,3 @@ class ApiServer:
                 "items": deleted,
             },
         )
-
-    # ------------------------------------------------------------------ control endpoint
-    async def _control(self, req: Request, send: Send) -> None:
-        path = req.path.rstrip("/")
-        if path == "/_sim/stats" and req.method == "GET":
-            await send_json(send, 200, self.counters.snapshot())
-        elif path == "/_sim/stats/reset" and req.method == "POST":
-            self.counters.reset()
-            await send_json(send, 200, self.counters.snapshot())
-        elif path == "/_sim/faults" and req.method == "GET":
-            await send_json(send, 200, self.fault_settings())
-        elif path == "/_sim/faults" and req.method in ("PUT", "PATCH"):
-            data = req.json_body() if req.body else {}
-            if not isinstance(data, dict):
-                raise bad_request("fault settings must be a JSON object")
-            base = self.faults.settings if req.method == "PATCH" else None
-            try:
-                settings = FaultSettings.from_dict(data, base)
-            except (TypeError, ValueError) as exc:
-                raise bad_request(str(exc)) from exc
-            self.apply_faults(settings)
-            await send_json(send, 200, self.fault_settings())
-        else:
-            raise NOT_FOUND
-
-    def apply_faults(self, settings: FaultSettings) -> None:
-        self.faults.update(settings)
-        self.faults_changed.set()
-        self.faults_changed = trio.Event()
-        self.store.set_history_limit(settings.history_limit or self.default_history)
-
-    def fault_settings(self) -> Obj:
-        from dataclasses import asdict
-
-        return asdict(self.faults.settings)
-
-
-def _delete_options(req: Request, body: Obj) -> DeleteOptions:
-    grace = req.int_param("gracePeriodSeconds")
-    if grace is None and isinstance(body.get("gracePeriodSeconds"), int):
-        grace = body["gracePeriodSeconds"]
-    policy = req.param("propagationPolicy") or body.get("propagationPolicy")
-    orphan = req.param("orphanDependents")
-    if policy is None and (orphan in ("true", "1") or body.get("orphanDependents") is True):
-        policy = "Orphan"
-    return DeleteOptions(
-        grace_period=grace, propagation=policy, preconditions=dict(body.get("preconditions") or {})
-    )

@@ -26,11 +26,15 @@ import yaml
 
 from . import kinds as k
 from .apiserver import ApiServer, ServerOptions
-from .controllers import GarbageCollector, NamespaceController, ProtectionController, VolumeBinder
+from .containers import KubeletTimings
+from .controllers.garbagecollector import GarbageCollector
+from .controllers.namespaces import NamespaceController
+from .controllers.protection import ProtectionController
+from .controllers.volumebinder import VolumeBinder
 from .endpoints import EndpointSliceController
 from .faults import Faults, FaultSettings
 from .images import Catalogue
-from .kubelet import Kubelet, KubeletTimings
+from .kubelet import Kubelet
 from .network import PodNetwork
 from .rbac import ADMIN
 from .reactor import run_controller
@@ -230,7 +234,7 @@ def build(
         options=ServerOptions(bookmark_interval=options.bookmark_interval),
     )
     api.apply_faults(options.faults)
-    api.default_history = options.history_limit
+    api.door.default_history = options.history_limit
     store.set_history_limit(options.faults.history_limit or options.history_limit)
     controllers = [
         Scheduler(registry),

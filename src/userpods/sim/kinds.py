@@ -3,7 +3,7 @@
 A :class:`Kind` says where a kind lives (group, version, plural, scope), what discovery tells
 about it, which fields its field selector indexes, how its names are checked, and whether a
 DELETE answers with the object or with a Status. Validation and defaulting live in
-``validation.py``; table printing in ``tables.py``.
+the ``validation`` package (a module per kind); table printing in ``tables.py``.
 """
 
 from __future__ import annotations

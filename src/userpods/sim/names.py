@@ -6,6 +6,7 @@ validation can wrap them in field causes the way ``apimachinery/pkg/util/validat
 
 from __future__ import annotations
 
+import random
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -124,3 +125,11 @@ def parse_quantity(value: object) -> Decimal:
     if m.group(2):
         return number * (Decimal(10) ** int(m.group(2)[1:]))
     return number * _SUFFIXES[m.group(3) or ""]
+
+
+_NAME_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def random_suffix(length: int = 5) -> str:
+    """The random tail of a generated name, from the apiserver's alphabet (no vowels)."""
+    return "".join(random.choices(_NAME_SUFFIX, k=length))

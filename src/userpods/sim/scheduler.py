@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from . import kinds as k
+from .conditions import bind_pod, set_condition
 from .events import EventRecorder
 from .names import parse_quantity
-from .registry import Registry, bind_pod, set_condition
+from .registry import Registry
 from .store import Change
 
 Obj = dict[str, Any]
@@ -115,7 +116,7 @@ class Scheduler:
         if reason is None:
             chosen, reason = self._pick_node(pod, nodes)
         if chosen is not None:
-            bound = bind_pod(self.registry, key[0], key[1], chosen)
+            bound = bind_pod(self.registry.store, key[0], key[1], chosen)
             self._track(bound, key)
             self.events.record(
                 k.POD,

@@ -9,24 +9,25 @@
   matching as DELETED.
 - ``timeoutSeconds`` (default: 30-60 minutes, as the apiserver's minRequestTimeout) ends the
   stream cleanly; BOOKMARKs come every ``bookmark_interval`` seconds when allowed.
+
+The apiserver hands a stream what it needs (the store, and the front door for the counters and
+the fault settings); this module does not import the apiserver.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from . import kinds as k
+from .frontdoor import FrontDoor
 from .http import Receive, Request, Send, dumps, end_stream, start_stream, stream_chunk
 from .status import ApiError
-from .store import Change, clone, with_type
+from .store import Change, Store, clone, with_type
 from .tables import to_table
-
-if TYPE_CHECKING:
-    from .apiserver import ApiServer
 
 Obj = dict[str, Any]
 Matcher = Callable[[Obj], bool]
@@ -44,15 +45,18 @@ ZERO_OBJECTS: dict[str, Obj] = {"pods": {"spec": {"containers": None}, "status":
 class WatchStream:
     def __init__(
         self,
-        server: ApiServer,
+        door: FrontDoor,
+        store: Store,
+        bookmark_interval: float,
         req: Request,
         kind: k.Kind,
         namespace: str | None,
         matches: Matcher,
         table: str | None,
     ) -> None:
-        self.server = server
-        self.store = server.store
+        self.door = door  # the counters, and the fault settings (watch_cut_after)
+        self.store = store
+        self.bookmark_interval = bookmark_interval
         self.req = req
         self.kind = kind
         self.namespace = namespace
@@ -134,7 +138,7 @@ class WatchStream:
         # 0 (or unset) is the default: minRequestTimeout (30 min) times [1, 2), as the apiserver.
         limit = float(timeout) if timeout else random.uniform(1800, 3600)
         resource = self.kind.plural
-        counters = self.server.counters
+        counters = self.door.counters
         counters.watches_open[resource] += 1
         counters.watches_started[resource] += 1
         try:
@@ -157,8 +161,8 @@ class WatchStream:
         """Apply ``watch_cut_after`` to this stream, also when it is set while it runs."""
         started = trio.current_time()
         while True:
-            changed = self.server.faults_changed
-            cut = self.server.faults.settings.watch_cut_after
+            changed = self.door.faults_changed
+            cut = self.door.faults.settings.watch_cut_after
             if cut is not None:
                 window.deadline = min(window.deadline, started + cut)
             await changed.wait()
@@ -177,7 +181,7 @@ class WatchStream:
                 await stream_chunk(send, self._bookmark(rv, initial_end=True))
         else:
             rv = int(rv_param)
-        interval = self.server.options.bookmark_interval
+        interval = self.bookmark_interval
         next_bookmark = trio.current_time() + interval
         while True:
             changed = store.changed

@@ -4,14 +4,18 @@ The apiserver decodes every body into its Go structs and encodes them back, so a
 ``omitempty`` that holds its zero value disappears (an env var's ``value: ""``), and a field
 without the tag appears even when nobody sent it (an Event's ``eventTime: null``,
 ``reportingComponent: ""``). The simulated cluster keeps JSON, so it applies the same
-normalisations, found by measuring against a real apiserver (tests/differential).
+normalisations, found by measuring against a real apiserver (tests/differential). ``decode``
+is the first half: a request body checked and converted as the v1 decoder does.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from . import kinds as k
+from .status import bad_request
+from .store import clone
 
 Obj = dict[str, Any]
 # Event fields without omitempty: present (null / "") on every Event a real apiserver returns.
@@ -57,3 +61,34 @@ def round_trip(kind: k.Kind, obj: Obj) -> None:
     elif kind is k.EVENT:
         for field, zero in EVENT_FIELDS.items():
             obj.setdefault(field, zero)
+
+
+def decode(kind: k.Kind, body: Any) -> Obj:
+    """A request body as the object of ``kind`` it must be: its kind and apiVersion checked
+    (400 in the apiserver's words), a Secret's write-only ``stringData`` merged into ``data``."""
+    if not isinstance(body, dict):
+        raise bad_request(f"the object provided is unrecognized (must be of type {kind.kind})")
+    sent_kind, sent_version = body.get("kind"), body.get("apiVersion")
+    if (sent_kind and sent_kind != kind.kind) or (
+        sent_version and sent_version != kind.api_version
+    ):
+        raise bad_request(
+            f"the API version in the data ({sent_version}) does not match the expected API "
+            f"version ({kind.api_version})"
+            if sent_version != kind.api_version
+            else f'{sent_kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+            f"converting ({str(sent_version).split('/')[-1]}.{sent_kind}) to "
+            f"({kind.group.split('.')[0] or 'core'}.{kind.kind}): unknown conversion"
+        )
+    obj = clone(body)
+    obj.pop("kind", None)
+    obj.pop("apiVersion", None)
+    if not isinstance(obj.get("metadata", {}), dict):
+        raise bad_request("metadata must be an object")
+    if kind is k.SECRET and isinstance(obj.get("stringData"), dict):
+        # As the v1 conversion: stringData is write-only, merged into data (it wins).
+        data: Obj = obj["data"] if isinstance(obj.get("data"), dict) else {}
+        for key, value in obj.pop("stringData").items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+    return obj
