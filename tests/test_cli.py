@@ -176,11 +176,15 @@ async def test_serves_raw_https_with_the_kubeconfig_ca(tmp_path: Path) -> None:
         with trio.fail_after(SHUTDOWN):
             async with httpx2.AsyncClient(base_url=sim.url, verify=context) as client:
                 version = await client.get("/version")
-                denied = await client.get("/api/v1/nodes")
+                anonymous = await client.get("/api/v1/nodes")  # system:anonymous: RBAC says no
+                denied = await client.get(
+                    "/api/v1/nodes", headers={"Authorization": "Bearer not-a-token"}
+                )
                 nodes = await client.get(
                     "/api/v1/nodes", headers={"Authorization": f"Bearer {token}"}
                 )
         assert version.status_code == 200
+        assert anonymous.status_code == 403
         assert denied.status_code == 401
         assert nodes.status_code == 200
         assert nodes.json()["kind"] == "NodeList"

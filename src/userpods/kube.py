@@ -77,8 +77,13 @@ def status_code(error: BaseException) -> int | None:
 
 
 def _retry_after(error: BaseException) -> float | None:
-    if isinstance(error, httpx2.HTTPStatusError):
-        value = error.response.headers.get("retry-after") or ""
+    # An ApiError lightkube builds from a Status read off a stream (exec's error channel) is
+    # an HTTPStatusError with no response.
+    response = (
+        getattr(error, "response", None) if isinstance(error, httpx2.HTTPStatusError) else None
+    )
+    if response is not None:
+        value = response.headers.get("retry-after") or ""
         with contextlib.suppress(ValueError):
             return float(value)
     return None
@@ -232,14 +237,15 @@ class Kube:
                 )
                 return
             # lightkube's delete sends no body; preconditions live in the DeleteOptions body.
+            # With a body, the apiserver reads the options from it alone: query parameters
+            # (propagationPolicy, gracePeriodSeconds) are ignored, so they go in the body too.
             generic = self._api._client
-            request = generic.prepare_request(
-                "delete", res=res, name=name, namespace=namespace, params=params
-            )
+            request = generic.prepare_request("delete", res=res, name=name, namespace=namespace)
             request.data = {
                 "apiVersion": "v1",
                 "kind": "DeleteOptions",
                 "preconditions": {"uid": uid},
+                **{key: value for key, value in params.items() if value is not None},
             }
             response = await generic.send(generic.build_adapter_request(request))
             generic.handle_response("delete", response, request)

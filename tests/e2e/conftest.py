@@ -161,7 +161,7 @@ async def stack(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Stack]:
     manifests = await nursery.start(serve_manifests, MANIFESTS)
     settings = daemon_settings(tmp_path, manifests)
     if CLUSTER:
-        manifests.unavailable_images = ("slow-start", "slow-ready")  # the e2e catalogue's
+        manifests.unavailable_images = ("slow-start", "slow-ready", "chatty")  # _test_images
         async with real_cluster() as (admin_config, token):
             stack = Stack(
                 nursery,

@@ -193,6 +193,20 @@ async def names_of(kube: AsyncClient, kind: Any, **kwargs: Any) -> list[str]:
     return sorted([o.metadata.name async for o in kube.list(kind, **kwargs)])
 
 
+async def vanishes(kube: AsyncClient, kind: Any, name: str, within: float = 15.0) -> bool:
+    """Whether ``name`` is gone within ``within`` seconds. An object whose deletion was accepted
+    may stay a while as Terminating, waiting for a controller (a PV's pv-protection finalizer
+    goes once its claim is gone: at once in the simulated cluster, in a real one's own time)."""
+
+    async def absent() -> bool:
+        return name not in await names_of(kube, kind)
+
+    with trio.move_on_after(within):
+        await eventually(absent)
+        return True
+    return False
+
+
 async def cluster_pods(kube: AsyncClient, user: str) -> dict[str, Pod]:
     """The pods of ``user`` that exist in the cluster (Terminating ones included), by name."""
     return {podstate.name_of(p): p async for p in kube.list(Pod) if podstate.owner(p) == user}
@@ -225,9 +239,13 @@ async def orphans(kube: AsyncClient) -> list[str]:
 
 
 def env_of(pod: Pod) -> dict[str, dict[str, str | None]]:
-    """Each container's env as {name: value} (None for a valueFrom entry)."""
+    """Each container's env as {name: value} (None for a valueFrom entry). An empty value is
+    "": a real apiserver stores `value: ""` as no value at all (omitempty)."""
     assert pod.spec is not None
-    return {c.name: {e.name: e.value for e in c.env or []} for c in pod.spec.containers}
+    return {
+        c.name: {e.name: e.value if e.value is not None or e.valueFrom else "" for e in c.env or []}
+        for c in pod.spec.containers
+    }
 
 
 async def hold(kube: AsyncClient, name: str) -> None:

@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     manifest_url,
     names_of,
     orphans,
+    vanishes,
     wait_pod,
     watch_create,
     watch_delete,
@@ -198,7 +199,7 @@ async def test_taking_over_a_cluster_the_original_ran(
     assert info["status"].startswith("Running:")
 
     # The start-up clean-up took the original's leftovers in this namespace only.
-    assert GONE not in await names_of(kube, PersistentVolume)
+    assert await vanishes(kube, PersistentVolume, GONE)
     assert "ghost-gone-dtu-dk-ssh" not in await names_of(kube, Service)
     assert ELSEWHERE in await names_of(kube, PersistentVolume)
 

@@ -14,8 +14,9 @@ import trio
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.config.kubeconfig import Cluster, User
 from lightkube.models.core_v1 import Container, PodSpec
-from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.meta_v1 import ObjectMeta, Status
 from lightkube.resources.core_v1 import Pod
+from lightkube.types import CascadeType
 
 from userpods.kube import ANNOTATION_REQUEST_ID, Kube, KubeUnavailable, RetryPolicy
 
@@ -181,3 +182,46 @@ def test_request_id_annotation_is_sent() -> None:
 
     trio.run(main)
     assert bodies[0]["metadata"]["annotations"] == {ANNOTATION_REQUEST_ID: "req-9"}  # type: ignore[index]
+
+
+async def test_a_status_read_off_a_stream_is_retried_and_raised_as_itself(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """exec's error channel carries a Status that lightkube raises as an ApiError with no HTTP
+    response (a kubelet stand-in reports a failed command so, as an InternalError): the
+    retry policy must read it as the 500 it says, not trip over the missing response."""
+    attempts = 0
+
+    async def exec_reply() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ApiError(status=Status(code=500, reason="InternalError", message="exit status 1"))
+
+    kube = kube_with(lambda request: httpx2.Response(500))
+    with pytest.raises(ApiError) as caught:
+        await kube._call("exec", exec_reply)
+    assert caught.value.status.reason == "InternalError"
+    assert attempts == POLICY.attempts
+
+
+async def test_a_delete_with_a_uid_sends_every_option_in_its_body() -> None:
+    """With a DeleteOptions body the apiserver ignores the query's options (measured against
+    kube-apiserver 1.37: a foreground deletion asked for in the query became a background one),
+    so the propagation policy and grace period travel in the body beside the precondition."""
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json={"kind": "Status", "status": "Success"})
+
+    kube = kube_with(handler)
+    assert await kube.delete(Pod, "p", uid="u-1", grace_period=5, cascade=CascadeType.FOREGROUND)
+    [request] = seen
+    assert request.method == "DELETE" and not request.url.query
+    assert json.loads(request.content) == {
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "preconditions": {"uid": "u-1"},
+        "propagationPolicy": "Foreground",
+        "gracePeriodSeconds": 5,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import trio
 from lightkube import ApiError
 from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.resources.core_v1 import Pod, Service
@@ -74,14 +75,20 @@ async def ensure_ingress(ctx: Context, pod: Pod, ingress: Ingress) -> Ingress:
 async def remove_orphans(
     ctx: Context, kind: type[Any], removed: list[str], suffix: str = "", pod_name: str = ""
 ) -> None:
-    """Delete objects of ``kind`` (named ``*<suffix>``; only those made for ``pod_name``, if
-    given) made for pods that no longer exist; their ``Kind/name`` goes to ``removed``.
+    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist
+    (with ``pod_name``: made for that pod only); their ``Kind/name`` goes to ``removed``."""
+    for obj in _made_for_gone_pods(ctx, kind, suffix, pod_name):
+        meta = obj.metadata
+        made_by = "the daemon" if owner_uid(obj) else "the original"
+        log.info("removing %s %s made by %s: its pod is gone", kind.__name__, meta.name, made_by)
+        if await ctx.kube.delete(kind, meta.name or "", uid=meta.uid):
+            removed.append(f"{kind.__name__}/{meta.name}")
 
-    The garbage collector removes the daemon's own with their pod, but in its own time (a real
-    cluster's takes seconds, more under load), and the original's carry no owner reference at
-    all: the deletion flow removes both, so that a pod reported gone leaves nothing behind."""
-    cache = ctx.cache.services if kind is Service else ctx.cache.ingresses
+
+def _made_for_gone_pods(ctx: Context, kind: type[Any], suffix: str, pod_name: str) -> list[Any]:
+    cache = _cache_of(ctx, kind)
     live = {p.metadata.uid for p in ctx.cache.pods.values() if p.metadata}
+    found = []
     for obj in cache.values():
         meta = obj.metadata
         labels = (meta.labels or {}) if meta else {}
@@ -94,12 +101,41 @@ async def remove_orphans(
         uid = owner_uid(obj)
         if uid in live or (not uid and ctx.cache.pods.get(labels[LABEL_CREATED_FOR_POD])):
             continue
-        made_by = "the original" if not uid else "the daemon"
-        log.info("removing %s %s made by %s: its pod is gone", kind.__name__, meta.name, made_by)
-        if await ctx.kube.delete(kind, meta.name or "", uid=meta.uid):
-            removed.append(f"{kind.__name__}/{meta.name}")
+        found.append(obj)
+    return found
+
+
+def _cache_of(ctx: Context, kind: type[Any]) -> Any:
+    return ctx.cache.services if kind is Service else ctx.cache.ingresses
+
+
+# How long the deletion flow lets the garbage collector remove a gone pod's own objects
+# before it deletes them itself (seconds). A real collector takes a moment, more under load.
+GC_PATIENCE = 5.0
 
 
 async def remove_for_gone_pod(ctx: PodContext, kind: type[Any], suffix: str = "") -> None:
-    """Delete the objects of ``kind`` (named ``*<suffix>``) made for the pod that is gone."""
-    await remove_orphans(ctx, kind, [], suffix, pod_name=ctx.pod_name)
+    """Make sure nothing of ``kind`` (named ``*<suffix>``) made for the pod that is gone stays,
+    so that a pod reported gone has left nothing behind and its name is free for a new pod.
+
+    The original's objects carry only a ``createdForPod`` label, no owner reference: they are
+    deleted. The daemon's own are the garbage collector's (their owner reference is to the
+    pod): they are waited for, and deleted only if the collector has not removed them within
+    ``GC_PATIENCE`` (a cluster whose collector is slow or stopped)."""
+    cache = _cache_of(ctx, kind)
+    mine = []
+    for obj in _made_for_gone_pods(ctx, kind, suffix, ctx.pod_name):
+        name, uid = obj.metadata.name, obj.metadata.uid
+        if owner_uid(obj):
+            mine.append((name, uid))
+            continue
+        log.info("removing %s %s made by the original for %s", kind.__name__, name, ctx.pod_name)
+        await ctx.kube.delete(kind, name, uid=uid)
+    with trio.move_on_after(GC_PATIENCE):
+        for name, uid in mine:
+            await cache.wait_for(name, lambda o, uid=uid: o is None or o.metadata.uid != uid)
+    for name, uid in mine:
+        current = cache.get(name)
+        if current is not None and current.metadata.uid == uid:
+            log.info("removing %s %s: the garbage collector has not", kind.__name__, name)
+            await ctx.kube.delete(kind, name, uid=uid)
