@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from .quotas import Quotas, parse_quotas
+
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DEFAULT_RESTART_POLICY = "Never"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -88,6 +90,7 @@ class Settings:
     # Peers whose X-Forwarded-For is believed. None: loopback and podSubnetCidr (the ingress
     # controller runs in the pod network; the NetworkPolicy keeps user pods out).
     trusted_proxies: tuple[Network, ...] | None = None
+    quotas: Quotas = field(default_factory=Quotas)  # per-user limits (quotas.py); none: off
     # Keys of the original backend found in the file or environment: accepted, ignored.
     ignored_keys: tuple[str, ...] = ()
 
@@ -286,6 +289,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "logFormat": ("log_format", _log_format),
     "podSecurity": ("pod_security", _pod_security),
     "trustedProxies": ("trusted_proxies", _networks),
+    "quotas": ("quotas", lambda value: parse_quotas(_structured(value))),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 
@@ -387,6 +391,8 @@ def describe(settings: Settings) -> dict[str, Any]:
             continue  # its default is computed from other keys
         if isinstance(value, re.Pattern):
             value = value.pattern
+        elif isinstance(value, Quotas):
+            value = value.describe()
         elif isinstance(value, tuple):
             value = [
                 v.__dict__ if isinstance(v, Silo) else v if isinstance(v, str) else str(v)

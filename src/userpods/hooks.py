@@ -47,6 +47,24 @@ class PodRejected(Exception):
     """Raised by ``userpods_prepare_pod``: the request is refused with this message (400)."""
 
 
+class OverQuota(Exception):
+    """Raised by ``userpods_admit_pod``: the pod would take its user over a limit. The request
+    is refused with a 429 whose JSON names the ``limit``, what is ``allowed``, the user's
+    ``usage`` now and the pod's ``request`` (quantities as text)."""
+
+    def __init__(self, message: str, *, limit: str, allowed: str, usage: str, request: str):
+        super().__init__(message)
+        self.limit, self.allowed, self.usage, self.request = limit, allowed, usage, request
+
+    def details(self) -> dict[str, str]:
+        return {
+            "limit": self.limit,
+            "allowed": self.allowed,
+            "usage": self.usage,
+            "request": self.request,
+        }
+
+
 class StepFailed(Exception):
     """Raised by an async hook: the flow fails with this reason (creations are cleaned up)."""
 
@@ -216,6 +234,17 @@ class Specs:
         annotations. ``ctx`` gives the cluster as the cache knows it (read it, never call the
         API here: this runs synchronously in the request). Raise :class:`PodRejected` to
         refuse the request with a 400.
+        """
+
+    @hookspec
+    def userpods_admit_pod(self, pod: dict[str, Any], request: CreateRequest, ctx: Context) -> None:
+        """Admit or refuse the pod as it will be created (after every ``prepare_pod`` hook).
+
+        Runs in the create_pod request, before anything is created, under the user's admission
+        lock: the user's other creations have their pods in ``ctx.cache`` already, and no other
+        creation of the user can pass this check until this pod is in the cache too (or
+        refused). Synchronous, from the cache only. Raise :class:`OverQuota` to refuse with a
+        429, :class:`PodRejected` with a 400.
         """
 
     @hookspec

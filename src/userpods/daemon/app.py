@@ -22,6 +22,7 @@ from .core import Daemon
 from .errors import RequestError
 from .manifest import ManifestError
 from .metrics import CONTENT_TYPE
+from .openapi import document
 from .podlogs import log_request, pod_log
 
 log = logging.getLogger("userpods.api")
@@ -111,6 +112,7 @@ def build_app(daemon: Daemon) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # The original served each of its paths for any method; OPTIONS is then the route's own.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    description = json.dumps(document())  # the same for the daemon's lifetime
 
     def route(
         path: str, methods: tuple[str, ...] = ANY_METHOD
@@ -225,6 +227,10 @@ def build_app(daemon: Daemon) -> QuartTrio:
     @route("/metrics", ("GET",))
     async def metrics() -> Response:
         return Response(daemon.metrics.exposition(), status=200, content_type=CONTENT_TYPE)
+
+    @route("/openapi.json", ("GET",))
+    async def openapi_json() -> Response:
+        return Response(description, status=200, content_type="application/json")
 
     @app.after_request
     async def count(response: Response) -> Response:

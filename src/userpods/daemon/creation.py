@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,7 @@ from lightkube import ApiError
 from lightkube.resources.core_v1 import Pod
 
 from .. import naming
-from ..hooks import Caller, CreateRequest, PodRejected, StepFailed
+from ..hooks import Caller, CreateRequest, OverQuota, PodRejected, StepFailed
 from ..kube import KubeUnavailable, status_code
 from . import manifest, podstate
 from .deletion import Deletions
@@ -52,6 +54,7 @@ class Creations:
         self.shared = shared
         self.deletions = deletions  # where a failed creation's pod goes
         self._reserved: dict[str, str] = {}  # pod names being created -> for whom
+        self._admitting: dict[str, trio.Lock] = {}  # admission locks by user id
 
     # ------------------------------------------------------------------ the request
     async def create(
@@ -86,7 +89,32 @@ class Creations:
             )
         request = CreateRequest(user_id, yaml_url, settings, caller)
         started = trio.current_time()
-        deadline_wall = datetime.now(UTC) + timedelta(seconds=config.timeout_create)
+        async with self._admission_lock(user_id):
+            return await self._create_named(template, request, started)
+
+    @asynccontextmanager
+    async def _admission_lock(self, user_id: str) -> AsyncIterator[None]:
+        """Held by one create_pod of the user at a time, from the admission check until its
+        pod is in the cache (or refused): the next creation is judged with that pod counted,
+        so concurrent ones cannot overshoot a quota together. Not the user's lock, which the
+        flows hold while the user's storage is made and a create_pod need not wait for."""
+        lock = self._admitting.setdefault(user_id, trio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._admitting.pop(user_id, None)
+
+    async def _create_named(
+        self, template: dict[str, Any], request: CreateRequest, started: float
+    ) -> str:
+        """Create the pod under the first free name of the user's family; start its flow
+        (``started``: the request's time, from which the creation's deadline runs)."""
+        config = self.shared.settings
+        user_id = request.user_id
+        waited = trio.current_time() - started
+        deadline_wall = datetime.now(UTC) + timedelta(seconds=config.timeout_create - waited)
         pods = self.shared.cache.pods
         for candidate in self._name_family(template["metadata"]["name"], user_id):
             if pods.get(candidate) is not None or candidate in self._reserved:
@@ -183,6 +211,14 @@ class Creations:
             built: Pod = Pod.from_dict(pod)  # type: ignore[assignment]
         except Exception as exc:
             raise RequestError(400, f"the manifest is not a valid pod: {exc}") from exc
+        try:
+            call_sync_hook(
+                shared.pm, "userpods_admit_pod", pod=pod, request=request, ctx=shared.context()
+            )
+        except PodRejected as exc:
+            raise RequestError(400, str(exc)) from exc
+        except OverQuota as exc:
+            raise RequestError(429, str(exc), **exc.details()) from exc
         return built
 
     # ------------------------------------------------------------------ the flow
