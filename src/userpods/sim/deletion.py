@@ -2,10 +2,10 @@
 
 The options come from a DeleteOptions body or, when there is none, from the query
 (``gracePeriodSeconds``, ``propagationPolicy``, ``orphanDependents``); the checks are the
-preconditions (uid, resourceVersion: 409 with the Kind in ``details.kind``, as measured) and the propagation policy
-(422). The policy becomes a finalizer the garbage collector acts on: ``orphan`` or
-``foregroundDeletion``. A pod's grace period is its own unless the request says otherwise, and
-none for a pod that never ran or has ended. The registry does the writes.
+preconditions (uid, resourceVersion: 409 with the Kind in ``details.kind``, as measured) and
+the propagation policy (422). The policy becomes a finalizer the garbage collector acts on:
+``orphan`` or ``foregroundDeletion``. A pod's grace period is its own unless the request says
+otherwise, and none for a pod that never ran or has ended. The registry does the writes.
 """
 
 from __future__ import annotations
