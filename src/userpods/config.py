@@ -25,12 +25,11 @@ from typing import Any
 
 import yaml
 
+from .durations import parse_duration as parse_duration  # re-exported: config parses them
 from .quotas import Quotas, parse_quotas
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DEFAULT_RESTART_POLICY = "Never"
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class ConfigError(ValueError):
@@ -91,6 +90,7 @@ class Settings:
     # controller runs in the pod network; the NetworkPolicy keeps user pods out).
     trusted_proxies: tuple[Network, ...] | None = None
     quotas: Quotas = field(default_factory=Quotas)  # per-user limits (quotas.py); none: off
+    max_lifetime: float = 0.0  # pods older than this are deleted (plugins/lifetime.py); 0: never
     # Keys of the original backend found in the file or environment: accepted, ignored.
     ignored_keys: tuple[str, ...] = ()
 
@@ -104,25 +104,6 @@ class Settings:
     def silo_hostname(self, address: str) -> str:
         """The silo hostname for a caller address, "" when the address is not a known silo."""
         return next((s.hostname for s in self.hostname_list if s.address == address), "")
-
-
-def parse_duration(text: str) -> float:
-    """A Go ``time.Duration`` string (``90s``, ``1m30s``, ``1h2m3.5s``, ``500ms``) in seconds.
-
-    A bare number is taken as seconds.
-    """
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ValueError(f'invalid duration "{text}" (use e.g. 90s, 1m30s, 1h2m3s)')
-    return total
 
 
 # Config key (as the original spells it) -> Settings field and parser.
@@ -141,6 +122,12 @@ def _positive_duration(value: Any) -> float:
 
 def _duration(value: Any) -> float:
     return parse_duration(_str(value))
+
+
+def _optional_duration(value: Any) -> float:
+    """A duration where empty (or 0) means "never"."""
+    text = _str(value).strip()
+    return parse_duration(text) if text else 0.0
 
 
 def _positive_int(value: Any) -> int:
@@ -290,6 +277,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "podSecurity": ("pod_security", _pod_security),
     "trustedProxies": ("trusted_proxies", _networks),
     "quotas": ("quotas", lambda value: parse_quotas(_structured(value))),
+    "maxLifetime": ("max_lifetime", _optional_duration),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 

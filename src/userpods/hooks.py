@@ -12,7 +12,8 @@ daemon's /metrics through ``Context.counters``.
 
 The contract stands alone: it imports nothing of the daemon (an import-linter contract in
 pyproject.toml holds it to that). What a plugin may use of the daemon is described here as
-protocols (:class:`ClusterView`, :class:`Counters`) that the daemon's parts satisfy.
+protocols (:class:`ClusterView`, :class:`Counters`, :class:`PodDeleter`) that the daemon's
+parts satisfy.
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ class KindView(Protocol[T]):
         Wakes at each change of that object only; the caller's cancel scope is the deadline.
         """
 
+    def changed(self, name: str | None = None) -> trio.Event:
+        """An event set at the next change of ``name`` (of any object of the kind when None).
+
+        For a task that waits on something across many objects (the nearest of their
+        deadlines): take the event, then read, then wait on it, and no change is missed.
+        """
+
     def observe(self, obj: T) -> None:
         """Tell the cache of an object the plugin just wrote (the API's reply), so that reads
         see it at once instead of when the watch delivers it (read-your-writes). It changes
@@ -153,6 +161,14 @@ class ClusterView(Protocol):
     def volumes(self) -> KindView[PersistentVolume]: ...
 
 
+class PodDeleter(Protocol):
+    """The daemon's deletion flow, as a plugin may ask for it (``ctx.delete_pod``)."""
+
+    async def __call__(self, pod_name: str, user_id: str, reason: str) -> bool:
+        """Delete the user's pod as delete_pod does; whether Kubernetes accepted the delete."""
+        ...
+
+
 class _Uncounted:
     """The counters of a context outside a daemon (a tool, a unit test): counts go nowhere."""
 
@@ -173,6 +189,22 @@ class Context:
     user_locks: dict[str, trio.Lock] = field(default_factory=dict)
     background: trio.Nursery | None = None  # the daemon's nursery, for spawn()
     counters: Counters = field(default_factory=_Uncounted)
+    deleter: PodDeleter | None = None  # the daemon's deletion flow, for delete_pod()
+
+    async def delete_pod(self, pod_name: str, user_id: str, reason: str) -> bool:
+        """Delete ``user_id``'s pod ``pod_name`` through the daemon's deletion flow, exactly as
+        a delete_pod request does (a creation in flight is ended, the ``pod_gone`` and
+        ``user_gone`` steps clean up after it), with ``reason`` in the daemon's log lines.
+
+        Returns once Kubernetes has accepted the delete: True, or also when a deletion of the
+        pod was already under way. False when the user has no such pod (it is gone already) or
+        the delete was not accepted (logged by the flow). Not for hooks that run inside a pod's
+        own flow; for background tasks (``spawn``) that decide a pod must go.
+        """
+        deleter = self.deleter
+        if deleter is None:
+            raise RuntimeError("no deletion flow: this context is not a daemon's")
+        return await deleter(pod_name, user_id, reason)
 
     def spawn(self, name: str, task: Callable[[], Awaitable[None]]) -> None:
         """Start ``task()`` beside the flows (in the daemon's nursery) and return at once.

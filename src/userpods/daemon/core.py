@@ -43,6 +43,7 @@ class Daemon:
         self.metrics = Metrics()
         self.shared = Shared(settings, kube, cache, pm, nursery, http, self.metrics)
         self.deletions = Deletions(self.shared)
+        self.shared.deleter = self.deletions.for_plugin  # plugins' ctx.delete_pod
         self.creations = Creations(self.shared, self.deletions)
         self.metrics.watch_state(
             creating=self.shared.creating, deleting=self.shared.deleting, kube=kube, cache=cache

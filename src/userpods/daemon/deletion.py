@@ -46,6 +46,17 @@ class Deletions:
         if not flow.accepted:
             raise RequestError(503, f"the pod could not be deleted: {flow.reason}")
 
+    async def for_plugin(self, pod_name: str, user_id: str, reason: str) -> bool:
+        """A plugin's ``ctx.delete_pod`` (``hooks.PodDeleter``): as :meth:`delete`, with the
+        plugin's reason, answering whether Kubernetes accepted the delete instead of raising."""
+        pod = self.shared.owned(user_id, pod_name)
+        if pod is None:
+            return False
+        self.shared.abort_creation(pod_name, f"deleted while it was being created: {reason}")
+        flow = self.start_for(pod, reason)
+        await flow.requested.wait()
+        return flow.accepted
+
     async def delete_all(self, user_id: str) -> bool:
         """Delete every pod of the user and wait until they and the user's storage are gone."""
         shared = self.shared

@@ -99,7 +99,14 @@ SCHEMAS: dict[str, Any] = {
                 "tokens": {"type": "object", "additionalProperties": {"type": "string"}},
                 "k8s_pod_info": {"type": "object"},
             },
-            {"failure": {"type": "string"}},
+            {
+                "failure": {"type": "string"},
+                "expires": {
+                    "type": "string",
+                    "description": 'when the pod will be stopped (RFC 3339 UTC); "" if never',
+                },
+                "expires_reason": {"type": "string", "description": "why it will be stopped"},
+            },
         ),
         "additionalProperties": True,
         "description": "plugins may add fields (userpods_pod_info)",

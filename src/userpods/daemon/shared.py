@@ -21,7 +21,7 @@ import trio
 from lightkube.resources.core_v1 import Pod
 
 from ..config import Settings
-from ..hooks import Caller, Context, PodContext
+from ..hooks import Caller, Context, PodContext, PodDeleter
 from ..kube import Kube
 from . import podstate
 from .cache import ClusterCache
@@ -131,6 +131,7 @@ class Shared:
         # HTTP server's grace period ends (their work resumes at the next start).
         self.stopping = trio.Event()
         self.waits: set[trio.CancelScope] = set()
+        self.deleter: PodDeleter | None = None  # the deletion flow, for ctx.delete_pod (core.py)
 
     # ------------------------------------------------------------------ hook contexts
     def context(self) -> Context:
@@ -143,6 +144,7 @@ class Shared:
             self.user_locks,
             background=self.nursery,
             counters=self.metrics,
+            deleter=self.deleter,
         )
 
     def pod_context(self, pod_name: str, user_id: str, caller: Caller) -> PodContext:
@@ -156,6 +158,7 @@ class Shared:
             self.user_locks,
             background=self.nursery,
             counters=self.metrics,
+            deleter=self.deleter,
             pod_name=pod_name,
             user_id=user_id,
             caller=caller,

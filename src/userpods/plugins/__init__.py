@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import env, ingress, podsecurity, quota, registry, restart, ssh, storage, tokens
+from . import env, ingress, lifetime, podsecurity, quota, registry, restart, ssh, storage, tokens
 
 
 def builtin_plugins() -> dict[str, Any]:
@@ -19,6 +19,7 @@ def builtin_plugins() -> dict[str, Any]:
         "https-ingress": ingress,
         "copy-tokens": tokens.CopyTokens(),
         "quotas": quota,
+        "max-lifetime": lifetime,
         # Last: among trylast steps pluggy calls the later registered later, so this judges
         # the pod after mandatory-env and every other built-in step.
         "pod-security": podsecurity,
