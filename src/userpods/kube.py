@@ -316,6 +316,17 @@ class Kube:
             )
         except (ApiError, KubeUnavailable):
             raise
+        except BaseExceptionGroup as group:
+            # The websocket runs in a task group: an error of the exec (an ApiError read off
+            # its error channel) can come out beside the Cancelled of a deadline the caller
+            # set, as a BaseExceptionGroup that no `except Exception` sees. The error is
+            # reported as such; the cancellation is not lost, trio re-raises it at the
+            # caller's next checkpoint.
+            _, errors = group.split(trio.Cancelled)
+            if errors is None:
+                raise
+            self.stats.add("exec", "failed")
+            raise KubeUnavailable(f"exec in {pod}: {errors!r}") from group
         except Exception as exc:  # websocket handshake errors are not httpx2 errors
             self.stats.add("exec", "failed")
             raise KubeUnavailable(f"exec in {pod}: {exc!r}") from exc

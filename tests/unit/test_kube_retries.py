@@ -225,3 +225,21 @@ async def test_a_delete_with_a_uid_sends_every_option_in_its_body() -> None:
         "propagationPolicy": "Foreground",
         "gracePeriodSeconds": 5,
     }
+
+
+async def test_an_exec_error_beside_a_cancellation_is_reported_not_lost() -> None:
+    """lightkube's websocket runs in a task group: when the caller's deadline cancels it while
+    the exec's error channel says the command failed, both come out as one BaseExceptionGroup
+    (measured against a real apiserver: "no exec found for container" beside a Cancelled).
+    exec reports the error as KubeUnavailable (callers handle that) instead of letting the
+    group escape every ``except Exception`` and fail a whole creation."""
+
+    class Api:
+        async def exec(self, *args: object, **kwargs: object) -> None:
+            error = ApiError(status=Status(code=500, reason="InternalError", message="no exec"))
+            raise BaseExceptionGroup("ws", [trio.Cancelled._create(), error])
+
+    kube = kube_with(lambda request: httpx2.Response(500))
+    kube._api = Api()  # type: ignore[assignment]
+    with pytest.raises(KubeUnavailable, match="no exec"):
+        await kube.exec("p", ["true"])
