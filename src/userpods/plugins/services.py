@@ -73,11 +73,11 @@ async def ensure_ingress(ctx: Context, pod: Pod, ingress: Ingress) -> Ingress:
 
 
 async def remove_orphans(
-    ctx: Context, kind: type[Any], removed: list[str], suffix: str = "", pod_name: str = ""
+    ctx: Context, kind: type[Any], removed: list[str], suffix: str = ""
 ) -> None:
-    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist
-    (with ``pod_name``: made for that pod only); their ``Kind/name`` goes to ``removed``."""
-    for obj in _made_for_gone_pods(ctx, kind, suffix, pod_name):
+    """Delete objects of ``kind`` (named ``*<suffix>``) made for pods that no longer exist;
+    their ``Kind/name`` goes to ``removed``."""
+    for obj in _made_for_gone_pods(ctx, kind, suffix):
         meta = obj.metadata
         made_by = "the daemon" if owner_uid(obj) else "the original"
         log.info("removing %s %s made by %s: its pod is gone", kind.__name__, meta.name, made_by)
@@ -85,7 +85,11 @@ async def remove_orphans(
             removed.append(f"{kind.__name__}/{meta.name}")
 
 
-def _made_for_gone_pods(ctx: Context, kind: type[Any], suffix: str, pod_name: str) -> list[Any]:
+def _made_for_gone_pods(
+    ctx: Context, kind: type[Any], suffix: str, pod_name: str = ""
+) -> list[Any]:
+    """The objects of ``kind`` (named ``*<suffix>``; made for ``pod_name``, if given) whose pod
+    no longer exists: by owner reference, or by ``createdForPod`` for the original's."""
     cache = _cache_of(ctx, kind)
     live = {p.metadata.uid for p in ctx.cache.pods.values() if p.metadata}
     found = []
