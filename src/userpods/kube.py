@@ -9,8 +9,8 @@ live in one place:
   AlreadyExists, looks at the object: if it carries this request's id, the first attempt
   succeeded and its object is returned; otherwise the name belongs to someone else and the 409
   stands (we never delete another pod to make room);
-- :meth:`Kube.watch` is the trio-safe list+watch loop (lightkube's own retry is asyncio-only):
-  it relists on 410, backs off on errors, and reports health;
+- :meth:`Kube.watch` is the trio-safe list+watch loop (kubewatch.py; lightkube's own retry is
+  asyncio-only): it relists on 410, backs off on errors, and reports health;
 - the kubeconfig's exec credential plugins are not supported (lightkube runs them with
   asyncio): token, client-certificate and in-cluster service-account auth are.
 """
@@ -23,7 +23,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx2
 import trio
@@ -32,6 +32,20 @@ from lightkube.config.client_adapter import verify_cluster
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.core_v1 import PodLog
 from lightkube.types import CascadeType, PatchType
+
+from . import kubewatch
+from .kubeerrors import retry_after, status_code
+from .kubewatch import WatchHandler
+
+__all__ = [
+    "ANNOTATION_REQUEST_ID",
+    "Kube",
+    "KubeUnavailable",
+    "RetryPolicy",
+    "WatchHandler",
+    "open_kube",
+    "status_code",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,42 +82,11 @@ class CallStats:
         self.calls[(verb, outcome)] = self.calls.get((verb, outcome), 0) + 1
 
 
-def status_code(error: BaseException) -> int | None:
-    if isinstance(error, ApiError):
-        return int(error.status.code or 0)
-    if isinstance(error, httpx2.HTTPStatusError):
-        return error.response.status_code
-    return None
-
-
-def _retry_after(error: BaseException) -> float | None:
-    # An ApiError lightkube builds from a Status read off a stream (exec's error channel) is
-    # an HTTPStatusError with no response.
-    response = (
-        getattr(error, "response", None) if isinstance(error, httpx2.HTTPStatusError) else None
-    )
-    if response is not None:
-        value = response.headers.get("retry-after") or ""
-        with contextlib.suppress(ValueError):
-            return float(value)
-    return None
-
-
 def load_config(kubeconfig: Path | None) -> KubeConfig:
     """A kubeconfig file, or (None) the in-cluster service account."""
     if kubeconfig is not None:
         return KubeConfig.from_file(kubeconfig)
     return KubeConfig.from_service_account()
-
-
-class WatchHandler(Protocol):
-    """What :meth:`Kube.watch` feeds: a full state after each (re)list, then events."""
-
-    def replace(self, objects: list[Any], resource_version: str) -> None: ...
-
-    def event(self, kind: str, obj: Any) -> None: ...
-
-    def failed(self, error: BaseException) -> None: ...
 
 
 class Kube:
@@ -133,7 +116,7 @@ class Kube:
                 self.stats.add(verb, str(code))
                 if code not in RETRYABLE_STATUS or attempt == policy.attempts - 1:
                     raise
-                delay = policy.delay(attempt, _retry_after(exc))
+                delay = policy.delay(attempt, retry_after(exc))
             except (httpx2.TransportError, trio.TooSlowError) as exc:
                 self.stats.add(verb, "unreachable")
                 if attempt == policy.attempts - 1:
@@ -339,59 +322,21 @@ class Kube:
         *,
         namespaced: bool = True,
         labels: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        from_now: bool = False,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """List, then watch from the list's version, forever; the trio-safe loop.
-
-        On 410 (expired version) it relists at once; on other errors it backs off (capped)
-        and relists. A stream the server ends normally resumes from the last version seen.
-        ``task_status`` reports after the first successful list, so a started cache is
-        populated.
-        """
-        namespace = self._namespace(namespaced)
-        version: str | None = None
-        failures = 0
-        started = False
-        while True:
-            try:
-                if version is None:
-                    listing = self._api.list(res, namespace=namespace, labels=labels)
-                    with trio.fail_after(self.policy.call_timeout):
-                        objects = [obj async for obj in listing]
-                    version = listing.resourceVersion
-                    self.stats.add("list", "ok")
-                    failures = 0  # a successful list proves the API healthy: no back-off left
-                    handler.replace(objects, version or "")
-                    if not started:
-                        started = True
-                        task_status.started()
-                stream = self._api.watch(
-                    res,
-                    namespace=namespace,
-                    labels=labels,
-                    resource_version=version,
-                    server_timeout=300,
-                )
-                self.stats.add("watch", "ok")
-                async with contextlib.aclosing(stream) as events:
-                    async for kind, obj in events:
-                        failures = 0
-                        version = obj.metadata.resourceVersion or version
-                        handler.event(kind, obj)
-            except (ApiError, httpx2.HTTPError, trio.TooSlowError, OSError) as exc:
-                code = status_code(exc)
-                self.stats.add("watch", str(code) if code else "unreachable")
-                handler.failed(exc)
-                # Relist rather than resume: the list proves the connection works again (a
-                # quiet resumed watch proves nothing) and repairs anything missed.
-                version = None
-                if code == 410:
-                    log.info("watch of %s expired; relisting", res.__name__)
-                    continue
-                delay = self.policy.delay(failures, _retry_after(exc))
-                failures += 1
-                log.warning("watch of %s failed (%r); retrying in %.2fs", res.__name__, exc, delay)
-                await trio.sleep(delay)
+        """List, then watch from the list's version, forever: see :mod:`userpods.kubewatch`."""
+        await kubewatch.watch(
+            self,
+            res,
+            handler,
+            namespace=self._namespace(namespaced),
+            labels=labels,
+            fields=fields,
+            from_now=from_now,
+            task_status=task_status,
+        )
 
 
 def _pooled_transport(config: KubeConfig) -> httpx2.AsyncHTTPTransport:

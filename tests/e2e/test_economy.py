@@ -26,7 +26,8 @@ from tests.e2e.helpers import (
 )
 from userpods.sim import FaultSettings
 
-KINDS = ("pods", "services", "ingresses", "persistentvolumeclaims", "persistentvolumes")
+# The cache's five kinds, and the Events that creation progress follows.
+KINDS = ("pods", "services", "ingresses", "persistentvolumeclaims", "persistentvolumes", "events")
 USERS = [f"user{i}@economy.dk" for i in range(5)]
 
 
@@ -41,7 +42,7 @@ def _requests(stack: Stack) -> dict[str, dict[str, int]]:
 
 
 async def test_one_watch_per_kind(stack: Stack, api: Any, kube: AsyncClient) -> None:
-    """Ten creations in flight share the daemon's five watches; waiting for Ready opens none."""
+    """Ten creations in flight share the daemon's six watches; waiting for Ready opens none."""
     assert _open_watches(stack) == dict.fromkeys(KINDS, 1)
     stack.sim.api.counters.reset()
     urls = [

@@ -127,7 +127,8 @@ async def test_metrics_after_a_few_creations(stack: Stack, api: Any) -> None:
     assert value(r'userpods_http_requests_total\{endpoint="/get_pods",status="200"\}') >= 1
     assert value(r'userpods_flows_in_flight\{flow="create"\}') == 0
     assert value(r'userpods_kubernetes_requests_total\{outcome="ok",verb="create"\}') >= 3
-    assert value(r'userpods_kubernetes_requests_total\{outcome="ok",verb="watch"\}') == 5
+    # the five kinds of the cache, and the pods' Events (creation progress)
+    assert value(r'userpods_kubernetes_requests_total\{outcome="ok",verb="watch"\}') == 6
     for kind in ("Pod", "Service", "Ingress", "PersistentVolumeClaim", "PersistentVolume"):
         assert 0 <= value(rf'userpods_cache_age_seconds\{{kind="{kind}"\}}') < 60
         assert value(rf'userpods_watch_restarts_total\{{kind="{kind}"\}}') == 0

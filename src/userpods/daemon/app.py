@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from quart import Response, request
@@ -17,6 +17,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from .. import naming
+from . import reads
 from .callers import caller_address, identify
 from .core import Daemon
 from .errors import RequestError
@@ -107,6 +108,12 @@ def _settings(body: dict[str, Any]) -> dict[str, dict[str, str]]:
     return settings
 
 
+def _after_last_event(header: str | None) -> int:
+    """The index after an SSE Last-Event-ID (0 when absent or not ours)."""
+    text = (header or "").strip()
+    return int(text) + 1 if text.isdigit() and len(text) < 10 else 0
+
+
 def build_app(daemon: Daemon) -> QuartTrio:
     app = QuartTrio("userpods")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -164,6 +171,40 @@ def build_app(daemon: Daemon) -> QuartTrio:
     async def watch_create_pod() -> Response:
         body = await _body()
         return _json({"ready": await daemon.watch_create(_user_id(body), _pod_name(body))})
+
+    @route("/get_create_pod_progress")
+    async def get_create_pod_progress() -> Response:
+        body = await _body()
+        progress = daemon.creation_progress(_user_id(body), _pod_name(body))
+        return _json([step.as_json() for step in progress.steps])
+
+    @route("/create_pod_progress", ("GET",))
+    async def create_pod_progress() -> Response:
+        # Server-Sent Events: one event a step, its index as id. An EventSource that comes
+        # back (Last-Event-ID) after the last step gets a 204, which tells it to stop.
+        source = _query()
+        progress = daemon.creation_progress(_user_id(source), _pod_name(source))
+        start = _after_last_event(request.headers.get("Last-Event-ID"))
+        if progress.ended and start >= len(progress.steps):
+            return Response(b"", status=204)
+
+        async def frames() -> AsyncIterator[bytes]:
+            async for item in daemon.follow_progress(progress, start):
+                if item is None:
+                    yield b": still creating\n\n"
+                    continue
+                index, step = item
+                yield f"id: {index}\ndata: {json.dumps(step.as_json())}\n\n".encode()
+
+        response = Response(
+            frames(),
+            status=200,
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        # The stream lasts as long as the creation (plus a margin), not quart's 60 s.
+        response.timeout = daemon.settings.timeout_create + 2 * reads.KEEPALIVE
+        return response
 
     @route("/delete_pod")
     async def delete_pod() -> Response:

@@ -4,18 +4,20 @@
 (shared.py), the deletion flow (deletion.py), the creation flow (creation.py, which hands a
 failed creation's pod to the deletion flow) and the metrics of their state, and passes each
 call of the API on to the module whose work it is: ``create`` to creation.py, ``delete`` and
-``delete_all`` to deletion.py, ``pod_infos``, ``podip_owner`` and the ``watch_*`` answers to
-reads.py, ``resume``, ``startup`` and ``clean_unused`` to upkeep.py. docs/architecture.md
-follows a request through them.
+``delete_all`` to deletion.py, ``pod_infos``, ``podip_owner``, the ``watch_*`` answers and
+the creations' progress to reads.py, ``resume``, ``startup`` and ``clean_unused`` to
+upkeep.py. docs/architecture.md follows a request through them.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import pluggy
 import trio
+from lightkube.resources.core_v1 import Event
 
 from ..config import Settings
 from ..hooks import Caller
@@ -25,6 +27,7 @@ from .cache import ClusterCache
 from .creation import Creations
 from .deletion import Deletions
 from .metrics import Metrics
+from .progress import EventFeed, Progress, Step
 from .shared import Flow, PodIndex, Shared
 
 __all__ = ["Daemon", "Flow", "PodIndex"]
@@ -49,6 +52,7 @@ class Daemon:
             creating=self.shared.creating, deleting=self.shared.deleting, kube=kube, cache=cache
         )
         self.settled = trio.Event()  # set once the work after start-up is done
+        self.events: EventFeed | None = None  # the Events watch's handler, once it runs
 
     # ------------------------------------------------------------------ what routes read
     @property
@@ -106,6 +110,14 @@ class Daemon:
     async def podip_owner(self, text: str, *, wait: float = 4.5) -> str:
         return await reads.podip_owner(self.shared, text, wait=wait)
 
+    def creation_progress(self, user_id: str, pod_name: str) -> Progress:
+        return reads.creation_progress(self.shared, user_id, pod_name)
+
+    def follow_progress(
+        self, progress: Progress, start: int = 0
+    ) -> AsyncIterator[tuple[int, Step] | None]:
+        return reads.follow_progress(progress, self.shared, start)
+
     async def clean_unused(self) -> list[str]:
         return await upkeep.clean_unused(self.shared)
 
@@ -116,6 +128,20 @@ class Daemon:
 
     async def startup(self) -> None:
         await upkeep.startup(self.shared)
+
+    async def watch_events(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The daemon's one watch on Kubernetes Events (pods' only, from now on), feeding
+        the creations' progress logs; runs until cancelled, reports after its first list."""
+        self.events = EventFeed(self.shared.progress)
+        await self.kube.watch(
+            Event,
+            self.events,
+            fields={"involvedObject.kind": "Pod"},
+            from_now=True,
+            task_status=task_status,
+        )
 
     def begin_stopping(self) -> None:
         """The daemon is shutting down: requests that wait answer now."""

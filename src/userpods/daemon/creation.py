@@ -228,6 +228,13 @@ class Creations:
         meta = pod.metadata
         assert meta is not None and meta.name and meta.uid
         flow = Flow(meta.name, podstate.owner(pod), meta.uid, started=started)
+        flow.progress = self.shared.progress.begin(flow.pod_name, flow.user_id, flow.uid)
+        if started is None:
+            flow.progress.add("resumed", "the creation goes on after a restart of the service")
+        else:
+            flow.progress.add(
+                "accepted", f"pod {flow.pod_name} created, held until its dependencies exist"
+            )
         self.shared.creating[meta.name] = flow
         self.shared.nursery.start_soon(self._run, flow, podstate.caller(pod), deadline)
         return flow
@@ -236,8 +243,12 @@ class Creations:
         shared = self.shared
         ctx = shared.pod_context(flow.pod_name, flow.user_id, caller)
 
+        progress = flow.progress
+        assert progress is not None
+
         def on_step(name: str) -> None:
             flow.step = ctx.step = name
+            progress.plugin_step(name)
 
         reason = code = ""
         try:
@@ -254,6 +265,7 @@ class Creations:
                     if outcome.failure:
                         code = outcome.code
                         raise StepFailed(outcome.failure)
+                    progress.ready(shared.cache.pods.get(flow.pod_name))
                     await run_async_hook(shared.pm, "userpods_pod_ready", on_step=on_step, ctx=ctx)
                     on_step("")
                     await shared.set_state(flow.pod_name, podstate.READY)
@@ -304,6 +316,12 @@ class Creations:
             )
         finally:
             shared.creating.pop(flow.pod_name, None)
+            if flow.done.is_set():
+                if flow.ok:
+                    progress.add("done", "the pod is ready, its steps done", ready=True)
+                else:
+                    progress.add("failed", flow.reason, flow.code, ready=False)
+            shared.progress.end(progress)
             if flow.done.is_set():  # not when the daemon stops: the flow will resume
                 took = trio.current_time() - flow.started if flow.started is not None else None
                 shared.metrics.creation_finished(flow.ok, flow.code, took)

@@ -7,16 +7,19 @@ where the route reads query parameters or nothing), the success reply and each e
 A test compares the document with the app's url_map (paths and methods), and the
 schemathesis suite (tests/e2e/test_openapi.py) sends what the document allows and checks each
 reply against it, so the description cannot drift from the code. ``python -m
-userpods.daemon.openapi`` prints the markdown page (docs/openapi.md; a unit test checks it).
+userpods.daemon.openapi`` prints the markdown page (openapi_page.py renders docs/openapi.md;
+a unit test checks it is current).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import naming
+from .openapi_page import render_markdown
+
+__all__ = ["ROUTES", "SCHEMAS", "document", "render_markdown"]
 
 API_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 PROBE_METHODS = ("GET", "HEAD")
@@ -54,6 +57,23 @@ SCHEMAS: dict[str, Any] = {
     "DeleteError": _object({"error": _ERROR_TEXT, "requested": {"const": False}}),
     "CleanError": _object(
         {"error": _ERROR_TEXT, "removed": {"type": "array", "items": {"type": "string"}}}
+    ),
+    "ProgressStep": _object(
+        {
+            "time": {"type": "string", "description": "RFC 3339 UTC, milliseconds"},
+            "step": {
+                "type": "string",
+                "examples": ["accepted", "scheduled", "image pulled", "Ready", "done", "failed"],
+            },
+            "message": {"type": "string"},
+        },
+        {
+            "reason": {
+                "type": "string",
+                "description": "the Kubernetes Event's reason, or the failure's short name",
+            },
+            "ready": {"type": "boolean", "description": "on the last step only: the outcome"},
+        },
     ),
     "UserBody": _object({"user_id": _USER_ID}),
     "EmptyBody": {"type": "object", "description": "no fields (any JSON object)"},
@@ -106,6 +126,10 @@ SCHEMAS: dict[str, Any] = {
                     "description": 'when the pod will be stopped (RFC 3339 UTC); "" if never',
                 },
                 "expires_reason": {"type": "string", "description": "why it will be stopped"},
+                "progress": {
+                    "type": "string",
+                    "description": 'the latest step of a creation in flight ("step: message")',
+                },
             },
         ),
         "additionalProperties": True,
@@ -168,6 +192,21 @@ ROUTES: dict[str, Route] = {
         _flag("ready"),
         (*_BODY_ERRORS, 503),
         body="PodBody",
+    ),
+    "/get_create_pod_progress": Route(
+        "The steps of the pod's creation so far (the last has ready when it has ended)",
+        {"type": "array", "items": _ref("ProgressStep"), "minItems": 1},
+        body="PodBody",
+    ),
+    "/create_pod_progress": Route(
+        "The steps of the pod's creation as Server-Sent Events, until it ends",
+        {"events": "one event a step: id (its index) and data (a ProgressStep)"},
+        (400, 431),
+        query={
+            "user_id": {"schema": _USER_ID, "required": True},
+            "pod_name": {"schema": _POD_NAME, "required": True},
+        },
+        methods=PROBE_METHODS,
     ),
     "/delete_pod": Route(
         "Ask for the pod's deletion",
@@ -251,6 +290,22 @@ ROUTES: dict[str, Route] = {
 
 
 def _reply(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if "events" in schema:  # as OpenAPI 3.1 tools read an event stream: a schema per event
+        event = _object(
+            {
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": _ref("ProgressStep"),
+                },
+            },
+            {"event": {"const": "message"}},
+        )
+        return {
+            "description": schema["events"],
+            "content": {"text/event-stream": {"schema": event}},
+        }
     if "text" in schema:
         return {
             "description": description,
@@ -261,6 +316,8 @@ def _reply(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def _operation(path: str, route: Route, method: str) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": _reply(route.ok.get("text", "success"), route.ok)}
+    if "events" in route.ok:
+        responses["204"] = {"description": "the stream ended before (Last-Event-ID): stop"}
     for status in sorted(route.errors):
         name = route.error_schemas.get(status, "Error")
         if path == "/readyz":
@@ -310,85 +367,6 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": SCHEMAS},
     }
-
-
-def render_markdown(doc: dict[str, Any]) -> str:
-    """docs/openapi.md: each path with its operations, bodies, parameters and replies."""
-    lines = [
-        "# The API as OpenAPI",
-        "",
-        "Generated from `GET /openapi.json` (`python -m userpods.daemon.openapi >"
-        " docs/openapi.md`; a test checks it is current). [api.md](api.md) says what each"
-        " call does.",
-        "",
-        doc["info"]["description"],
-        "",
-    ]
-    for path, item in doc["paths"].items():
-        lines += [f"## {path}", "", f"Methods taken: {', '.join(item['x-methods'])}.", ""]
-        for method in ("post", "get"):
-            if method not in item:
-                continue
-            operation = item[method]
-            lines += [f"### {method.upper()} {path}", "", operation["summary"] + ".", ""]
-            body = operation.get("requestBody")
-            if body:
-                ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-                lines += [
-                    f"Body (JSON, `{ref}`): " + _fields(doc["components"]["schemas"][ref]),
-                    "",
-                ]
-            for parameter in operation.get("parameters", []):
-                need = "required" if parameter.get("required") else "optional"
-                lines.append(f"- query `{parameter['name']}` ({need})")
-            if operation.get("parameters"):
-                lines.append("")
-            lines += ["| status | reply |", "|---|---|"]
-            for status, reply in operation["responses"].items():
-                content = reply["content"]
-                kind = next(iter(content))
-                schema = content[kind]["schema"]
-                shown = kind if kind == "text/plain" else _shape(schema)
-                lines.append(f"| {status} | {reply['description']}: `{shown}` |")
-            lines.append("")
-    lines += ["## Schemas", ""]
-    for name, schema in doc["components"]["schemas"].items():
-        lines += [f"- `{name}`: {_shape(schema)}"]
-    lines.append("")
-    return "\n".join(lines)
-
-
-def _fields(schema: dict[str, Any]) -> str:
-    """An object schema's fields, one phrase each."""
-    required = set(schema.get("required", ()))
-    fields = [
-        f"`{name}` ({'required' if name in required else 'optional'}, {_type(spec)})"
-        for name, spec in schema.get("properties", {}).items()
-    ]
-    return ", ".join(fields) + "." if fields else schema.get("description", "") + "."
-
-
-def _type(spec: dict[str, Any]) -> str:
-    kind = spec.get("type", "any")
-    text = "/".join(kind) if isinstance(kind, list) else str(kind)
-    if "pattern" in spec:
-        text += f" matching `{spec['pattern']}`"
-    return text
-
-
-def _shape(schema: dict[str, Any]) -> str:
-    """A schema as the JSON it allows, in short: ``{"ready": boolean}``, ``[PodInfo]``."""
-    if "$ref" in schema:
-        return str(schema["$ref"].rsplit("/", 1)[1])
-    if "const" in schema:
-        return json.dumps(schema["const"])
-    if schema.get("type") == "array":
-        return f"[{_shape(schema.get('items', {}))}]"
-    if "properties" in schema:
-        inner = ", ".join(f'"{k}": {_shape(v)}' for k, v in schema["properties"].items())
-        return "{" + inner + "}"
-    kind = schema.get("type", "any")
-    return "/".join(kind) if isinstance(kind, list) else str(kind)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,9 @@ def startup(pod: Pod | None, uid: str) -> Startup:
             continue
         if state.waiting is not None and state.waiting.reason in FATAL_WAITING:
             detail = f": {state.waiting.message}" if state.waiting.message else ""
+            last = cs.lastState.terminated if cs.lastState is not None else None
+            if last is not None:  # a crash loop: how the container ended last time
+                detail += f" (last ended: {last.reason or 'exited'}, exit code {last.exitCode})"
             return Startup(
                 failure=f"container {cs.name}: {state.waiting.reason}{detail}",
                 code=str(state.waiting.reason),

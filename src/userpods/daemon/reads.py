@@ -9,6 +9,7 @@ does not own answers as for a pod that does not exist.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
@@ -17,7 +18,10 @@ from . import podstate
 from .errors import RequestError
 from .pluginhost import call_sync_hook
 from .podinfo import base_info
+from .progress import Progress, Step
 from .shared import Shared
+
+KEEPALIVE = 15.0  # seconds of quiet after which a progress stream says it is still there
 
 
 def pod_infos(shared: Shared, user_id: str) -> list[dict[str, Any]]:
@@ -26,6 +30,9 @@ def pod_infos(shared: Shared, user_id: str) -> list[dict[str, Any]]:
     infos = []
     for pod in shared.pods_of(user_id):
         info = base_info(pod, shared.flow_status(pod))
+        creation = shared.creating.get(podstate.name_of(pod))
+        latest = creation.progress.latest if creation and creation.progress else None
+        info["progress"] = f"{latest.step}: {latest.message}" if latest else ""
         call_sync_hook(shared.pm, "userpods_pod_info", pod=pod, info=info, ctx=ctx)
         infos.append(info)
     return infos
@@ -79,3 +86,46 @@ async def watch_delete(shared: Shared, user_id: str, pod_name: str) -> bool:
             return True
         return await shared.outcome(flow)
     return shared.owned(user_id, pod_name) is None
+
+
+def creation_progress(shared: Shared, user_id: str, pod_name: str) -> Progress:
+    """The log of the user's creation of the pod: the one kept, or a stand-in of one line
+    (ready, for the user's ready pod whose log a restart lost; otherwise the same answer for
+    a pod that does not exist and for another user's, as watch_create_pod gives)."""
+    found = shared.progress.find(pod_name, user_id)
+    if found is not None:
+        return found
+    stand_in = Progress(pod_name, user_id, "")
+    pod = shared.owned(user_id, pod_name)
+    if (
+        pod is not None
+        and not podstate.is_deleting(pod)
+        and pod_name not in shared.deleting
+        and podstate.creation_state(pod) == podstate.READY
+    ):
+        stand_in.add("done", "the pod is ready (the log of its creation was not kept)", ready=True)
+    else:
+        stand_in.add("failed", "no creation of this pod is known", ready=False)
+    return stand_in
+
+
+async def follow_progress(
+    progress: Progress, shared: Shared, start: int = 0, keepalive: float = KEEPALIVE
+) -> AsyncIterator[tuple[int, Step] | None]:
+    """The log's steps from index ``start`` on, as they come, until the last one (or until
+    the daemon begins to stop: the reader reconnects); None after ``keepalive`` seconds of
+    quiet. No cancel scope is held across a ``yield``: the consumer runs between them."""
+    index = start
+    while True:
+        while index < len(progress.steps):
+            yield index, progress.steps[index]
+            index += 1
+        if progress.ended:
+            return
+        changed = progress.changed()
+        with shared.until_stopping() as stop, trio.move_on_after(keepalive) as quiet:
+            await changed.wait()
+        if stop.cancelled_caught:
+            return
+        if quiet.cancelled_caught:
+            yield None

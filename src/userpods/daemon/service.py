@@ -66,6 +66,7 @@ async def serve_daemon(
         cache = ClusterCache(kube, stale_after=stale_after)
         await nursery.start(cache.run)
         daemon = Daemon(settings, kube, cache, pm, nursery, http)
+        await nursery.start(daemon.watch_events)  # before resumed flows need it
         daemon.resume()
         nursery.start_soon(_clean_after_start, daemon)
         nursery.start_soon(_stop_waits_at_shutdown, daemon, stop)

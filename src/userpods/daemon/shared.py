@@ -27,6 +27,7 @@ from . import podstate
 from .cache import ClusterCache
 from .errors import RequestError
 from .metrics import Metrics
+from .progress import Progress, ProgressBook
 
 log = logging.getLogger("userpods.daemon")
 
@@ -49,6 +50,7 @@ class Flow:
     # without it: what a delete_pod reply waits for.
     requested: trio.Event = field(default_factory=trio.Event)
     accepted: bool = False
+    progress: Progress | None = None  # creations: their log, for the progress stream
 
     def finish(self, ok: bool, reason: str = "", code: str = "") -> None:
         if not self.done.is_set():
@@ -123,6 +125,7 @@ class Shared:
         self.creating: dict[str, Flow] = {}
         self.deleting: dict[str, Flow] = {}
         self.index = PodIndex()
+        self.progress = ProgressBook()  # creations' logs (progress.py)
         cache.pods.listeners.append(self.index)
         for pod in cache.pods.values():
             self.index(podstate.name_of(pod), None, pod)

@@ -1,0 +1,124 @@
+"""The trio-safe list+watch loop behind :meth:`userpods.kube.Kube.watch`.
+
+lightkube's own watch retries only under asyncio, so the daemon runs its own loop: list, then
+watch from the list's version, forever. On 410 (expired version) it relists at once; on other
+errors it backs off (capped) and relists, since a list proves the connection works again (a
+quiet resumed watch proves nothing) and repairs anything missed. A stream the server ends
+normally resumes from the last version seen.
+
+A watch ``from_now`` follows only what happens after it starts (Kubernetes Events, which are a
+log rather than a state): its lists fetch one object, for the collection's version, and hand
+the handler nothing of what exists already.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx2
+import trio
+from lightkube import ApiError
+
+from .kubeerrors import retry_after, status_code
+
+if TYPE_CHECKING:
+    from .kube import Kube
+
+log = logging.getLogger("userpods.kube")
+
+
+class WatchHandler(Protocol):
+    """What :func:`watch` feeds: a full state after each (re)list, then events."""
+
+    def replace(self, objects: list[Any], resource_version: str) -> None: ...
+
+    def event(self, kind: str, obj: Any) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+
+async def _list(
+    kube: Kube,
+    res: type[Any],
+    namespace: str | None,
+    labels: dict[str, Any] | None,
+    fields: dict[str, Any] | None,
+    from_now: bool,
+) -> tuple[list[Any], str]:
+    """The objects (none when ``from_now``) and the collection's resourceVersion."""
+    api: Any = kube.client
+    listing = api.list(
+        res, namespace=namespace, labels=labels, fields=fields, chunk_size=1 if from_now else None
+    )
+    objects: list[Any] = []
+    with trio.fail_after(kube.policy.call_timeout):
+        async with contextlib.aclosing(listing.__aiter__()) as items:
+            async for obj in items:
+                if from_now:
+                    break  # the first page holds the version; the rest is history
+                objects.append(obj)
+    return objects, listing.resourceVersion or ""
+
+
+async def watch(
+    kube: Kube,
+    res: type[Any],
+    handler: WatchHandler,
+    *,
+    namespace: str | None,
+    labels: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+    from_now: bool = False,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """List, then watch from the list's version, forever (see the module docstring).
+
+    ``task_status`` reports after the first successful list, so a started cache is populated
+    (a watch ``from_now`` reports after its first attempt, successful or not).
+    """
+    api: Any = kube.client
+    version: str | None = None
+    failures = 0
+    started = False
+    while True:
+        try:
+            if version is None:
+                objects, version = await _list(kube, res, namespace, labels, fields, from_now)
+                kube.stats.add("list", "ok")
+                failures = 0  # a successful list proves the API healthy: no back-off left
+                handler.replace(objects, version)
+                if not started:
+                    started = True
+                    task_status.started()
+            stream = api.watch(
+                res,
+                namespace=namespace,
+                labels=labels,
+                fields=fields,
+                resource_version=version,
+                server_timeout=300,
+            )
+            kube.stats.add("watch", "ok")
+            async with contextlib.aclosing(stream) as events:
+                async for kind, obj in events:
+                    failures = 0
+                    version = obj.metadata.resourceVersion or version
+                    handler.event(kind, obj)
+        except (ApiError, httpx2.HTTPError, trio.TooSlowError, OSError) as exc:
+            code = status_code(exc)
+            kube.stats.add("watch", str(code) if code else "unreachable")
+            handler.failed(exc)
+            version = None
+            if from_now and not started:
+                # A log's watch is best effort: its failure must not hold back the start.
+                started = True
+                task_status.started()
+            if code == 410:
+                log.info("watch of %s expired; relisting", res.__name__)
+                continue
+            delay = kube.policy.delay(failures, retry_after(exc))
+            failures += 1
+            log.warning("watch of %s failed (%r); retrying in %.2fs", res.__name__, exc, delay)
+            await trio.sleep(delay)
