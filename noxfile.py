@@ -122,7 +122,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks that print figures (never timed assertions)."""
+    """The benchmark at scale (benchmarks/scale.py): one table of figures at 1,000 and 10,000
+    pods, each with its target (never timed assertions). ``-- --sizes 200,1000`` for a quick
+    run; benchmarks/sim_pods.py and daemon_pods.py remain for a small run of either alone."""
     session.install("-e", ".[test]")
-    session.run("python", "benchmarks/sim_pods.py", *session.posargs)
-    session.run("python", "benchmarks/daemon_pods.py")
+    session.run("python", "benchmarks/scale.py", *session.posargs)

@@ -79,6 +79,12 @@ def _sim_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="fault settings as JSON, e.g. "
         '\'{"error_rate": 0.1, "latency": 0.05}\' (see /_sim/faults)',
     )
+    p.add_argument(
+        "--no-metrics-api",
+        dest="metrics_api",
+        action="store_false",
+        help="serve no metrics.k8s.io API, as a cluster without metrics-server",
+    )
 
 
 def _sim_options(args: argparse.Namespace) -> SimOptions:
@@ -119,6 +125,7 @@ def _sim_options(args: argparse.Namespace) -> SimOptions:
         namespaces=tuple(args.namespaces),
         faults=faults,
         timings=KubeletTimings(backoff_base=args.backoff),
+        metrics_api=args.metrics_api,
     )
 
 

@@ -793,8 +793,15 @@ async def test_events_all_namespaces_and_discovery(kubectl: Kubectl) -> None:
     assert running.split() == ["pod/one", "pod/two"]
 
     resources_table = (await kubectl.ok("api-resources")).splitlines()
-    found = {line.split()[0]: line.split() for line in resources_table[1:]}
+    found: dict[str, list[str]] = {}
+    for line in resources_table[1:]:  # the core group comes first: its "pods", not metrics'
+        found.setdefault(line.split()[0], line.split())
     assert found["pods"][1:] == ["po", "v1", "true", "Pod"]
+    assert any(
+        line.split()[1:] == ["metrics.k8s.io/v1beta1", "true", "PodMetrics"]
+        for line in resources_table
+        if line.startswith("pods ")
+    )
     assert found["services"][1:] == ["svc", "v1", "true", "Service"]
     assert found["persistentvolumes"][1:] == ["pv", "v1", "false", "PersistentVolume"]
     assert found["ingresses"][1:] == ["ing", "networking.k8s.io/v1", "true", "Ingress"]

@@ -3,8 +3,9 @@
 A request is routed (``routes.py``: the real URL layout, the verb, discovery), let in or not by
 the front door (``frontdoor.py``: bearer tokens, RBAC, counters, injected faults, and the
 ``/_sim/`` control endpoint for tests), and then served here from the registry (writes) and the
-store (reads), or handed on: watches to ``watch.py``, exec and logs to ``podio.py``. Lists and
-watches answer as a ``Table`` when the client asks for one (kubectl does). This module is the
+store (reads), or handed on: watches to ``watch.py``, exec and logs to ``podio.py``, the metrics
+API (an aggregated group, when the cluster has it) to ``metrics.py``. Lists and watches answer
+as a ``Table`` when the client asks for one (kubectl does). This module is the
 only one that imports those parts; it hands each what it needs, so none of them imports it.
 """
 
@@ -33,6 +34,8 @@ from .http import (
     send_json,
 )
 from .kubelet import Kubelet
+from .metrics import KINDS as METRICS_KINDS
+from .metrics import MetricsServer
 from .patch import JSON_PATCH, MERGE, STRATEGIC, unsupported_patch
 from .podio import PodIO
 from .rbac import ANONYMOUS, Identity
@@ -76,6 +79,7 @@ class ApiServer:
         tokens: dict[str, Identity],
         faults: Faults | None = None,
         options: ServerOptions | None = None,
+        metrics: MetricsServer | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -84,6 +88,7 @@ class ApiServer:
         self.door = FrontDoor(registry, tokens=tokens, faults=faults)
         self.pods = PodIO(self.door, registry, kubelet, self.options.max_follow_seconds)
         self.request_hooks: list[RequestHook] = []
+        self.metrics = metrics  # metrics.k8s.io, served while ``metrics.enabled``
         # What tests and the CLI reach through the server: the door's own objects.
         self.tokens = self.door.tokens  # bearer token -> who presents it
         self.faults = self.door.faults
@@ -111,6 +116,10 @@ class ApiServer:
     def issue_token(self, namespace: str, name: str, body: Any) -> Obj:
         return self.door.issue_token(namespace, name, body)
 
+    def aggregated(self) -> tuple[k.Kind, ...]:
+        """The kinds of the extension apiservers registered now: metrics-server's, unless off."""
+        return METRICS_KINDS if self.metrics is not None and self.metrics.enabled else ()
+
     # ------------------------------------------------------------------ HTTP
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         req = Request.from_scope(scope)
@@ -122,7 +131,9 @@ class ApiServer:
                     await send_bytes(send, 200, b"ok", "text/plain")
                 return
             who = self.door.authenticate(req)
-            if who is ANONYMOUS and (req.path.startswith("/_sim/") or not parse_route(req.path)):
+            aggregated = self.aggregated()
+            route = parse_route(req.path, aggregated)
+            if who is ANONYMOUS and (req.path.startswith("/_sim/") or not route):
                 if req.path.startswith("/_sim/"):
                     raise ApiError(401, "Unauthorized", "Unauthorized")
                 # Anonymous callers may read no discovery (only /version and health).
@@ -136,28 +147,27 @@ class ApiServer:
                 req.body = await read_body(receive)
                 await self.door.control(req, send)
                 return
-            document = discovery_document(req.path)
+            document = discovery_document(req.path, aggregated)
             if document is not None:
                 await send_json(send, 200, document)
                 return
-            route = parse_route(req.path)
             if route is None:
-                if not discovery.known_path(req.path):
+                if not discovery.known_path(req.path, aggregated):
                     # Outside every served group the apiserver's mux answers, in plain text.
                     await send_bytes(send, 404, b"404 page not found\n", "text/plain")
                     return
                 raise NOT_FOUND
             verb = verb_of(req, route)
-            self.door.count(verb, route.resource)
+            self.door.count(verb, route.counted_as)
             self.door.authorize(req, verb, route)
-            await self.door.inject_faults(verb, route.resource)
+            await self.door.inject_faults(verb, route.counted_as)
             for hook in self.request_hooks:
-                await hook("before", req.user, verb, route.resource, route.name or "")
+                await hook("before", req.user, verb, route.counted_as, route.name or "")
             if req.method in ("POST", "PUT", "PATCH", "DELETE"):
                 req.body = await read_body(receive)
             await self._dispatch(req, route, verb, receive, send)
             for hook in self.request_hooks:
-                await hook("after", req.user, verb, route.resource, route.name or "")
+                await hook("after", req.user, verb, route.counted_as, route.name or "")
         except ApiError as error:
             await send_error(send, error)
 
@@ -172,6 +182,10 @@ class ApiServer:
     ) -> None:
         kind = route.kind
         ns = self._check_scope(route, verb)
+        if self.metrics is not None and kind in METRICS_KINDS:
+            answer = self.metrics.serve(req, kind, ns, route.name, verb, wants_table(req))
+            await send_json(send, 200, answer)
+            return
         dry_run = req.param("dryRun") == "All"
         if route.subresource == "log":
             await self.pods.serve_log(req, ns, route.name or "", receive, send)

@@ -35,6 +35,7 @@ from .endpoints import EndpointSliceController
 from .faults import Faults, FaultSettings
 from .images import Catalogue
 from .kubelet import Kubelet
+from .metrics import MetricsServer
 from .network import PodNetwork
 from .rbac import ADMIN
 from .reactor import run_controller
@@ -64,6 +65,9 @@ class SimOptions:
     kubeconfig: Path | None = None  # written once the server accepts connections
     images: Path | None = None  # a catalogue consulted before the built-in one
     pod_cidr: str = "10.244.0.0/16"  # kubeadm/flannel's default
+    # NodePorts handed out (kube-apiserver's --service-node-port-range; wider for benchmarks
+    # that make more NodePort services than the default range holds).
+    node_ports: tuple[int, int] = (30000, 32767)
     nodes: int = 3
     namespaces: Sequence[str] = ()  # created at start, besides the system namespaces
     token: str | None = None  # the admin bearer token; random when None
@@ -71,6 +75,9 @@ class SimOptions:
     faults: FaultSettings = field(default_factory=FaultSettings)
     timings: KubeletTimings = field(default_factory=KubeletTimings)
     bookmark_interval: float = 60.0  # seconds between watch BOOKMARKs, as the apiserver
+    # The metrics API (metrics.k8s.io, as metrics-server serves it); False: a cluster without
+    # metrics-server. ``SimCluster.api.metrics.enabled`` switches it while the cluster runs.
+    metrics_api: bool = True
 
 
 @dataclass
@@ -199,7 +206,7 @@ def build(
     if options.nodes < 1:
         raise ValueError("the simulated cluster needs at least one node")
     store = Store(history_limit=options.history_limit)
-    registry = Registry(store)
+    registry = Registry(store, node_ports=options.node_ports)
     registry.ca_bundle = ca_pem
     node_names = [f"node-{i + 1}" for i in range(options.nodes)]
     network = PodNetwork(options.pod_cidr, node_names)
@@ -225,6 +232,7 @@ def build(
     catalogue = Catalogue.from_file(options.images)
     kubelet = Kubelet(registry, catalogue, network, options.timings)
     token = options.token or secrets.token_urlsafe(32)
+    metrics = MetricsServer(store, catalogue, enabled=options.metrics_api)
     api = ApiServer(
         store,
         registry,
@@ -232,6 +240,7 @@ def build(
         tokens={token: ADMIN},
         faults=Faults(options.faults),
         options=ServerOptions(bookmark_interval=options.bookmark_interval),
+        metrics=metrics,
     )
     api.apply_faults(options.faults)
     api.door.default_history = options.history_limit
@@ -243,6 +252,7 @@ def build(
         GarbageCollector(registry),
         NamespaceController(registry),
         EndpointSliceController(registry),
+        metrics,  # follows pods to time their containers
     ]
     return store, registry, kubelet, api, controllers
 

@@ -4,12 +4,18 @@ kubectl resolves resource names through discovery (``/api``, ``/apis``, ``/api/v
 before ``create``/``apply`` it reads ``/openapi/v3`` to learn whether the server validates
 (``fieldValidation`` on the PATCH operation of the kind's path, tagged with
 ``x-kubernetes-group-version-kind``). With that, it leaves validation to the server.
+
+Groups served by extension apiservers (``aggregated``: metrics-server's ``metrics.k8s.io``,
+registered as an APIService on a real cluster) are listed after the built-in ones, as the
+aggregator orders them by priority; their resources have no singular name and no storage
+version hash, being stored nowhere. They have no OpenAPI document here (kubectl needs none).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from .kinds import KINDS, Kind, group_versions
@@ -49,9 +55,13 @@ def api_versions() -> dict[str, Any]:
     }
 
 
-def api_group_list() -> dict[str, Any]:
+def api_group_list(aggregated: Sequence[Kind] = ()) -> dict[str, Any]:
     groups = []
-    for group, kinds in sorted(group_versions().items()):
+    served = sorted(group_versions().items())
+    for kd in aggregated:
+        if all(kd.group != name for name, _ in served):
+            served.append((kd.group, [kd]))
+    for group, kinds in served:
         if not group:
             continue
         gv = {"groupVersion": f"{group}/{kinds[0].version}", "version": kinds[0].version}
@@ -59,18 +69,31 @@ def api_group_list() -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group: str) -> dict[str, Any] | None:
-    for entry in api_group_list()["groups"]:
+def api_group(group: str, aggregated: Sequence[Kind] = ()) -> dict[str, Any] | None:
+    for entry in api_group_list(aggregated)["groups"]:
         if entry["name"] == group:
             return {"kind": "APIGroup", "apiVersion": "v1", **entry}
     return None
 
 
-def resource_list(group: str, version: str) -> dict[str, Any] | None:
+def _aggregated_resource(kd: Kind) -> dict[str, Any]:
+    return {
+        "name": kd.plural,
+        "singularName": "",
+        "namespaced": kd.namespaced,
+        "kind": kd.kind,
+        "verbs": list(kd.verbs),
+    }
+
+
+def resource_list(
+    group: str, version: str, aggregated: Sequence[Kind] = ()
+) -> dict[str, Any] | None:
     kinds = [kd for kd in KINDS if kd.group == group and kd.version == version]
-    if not kinds:
+    extra = [kd for kd in aggregated if kd.group == group and kd.version == version]
+    if not kinds and not extra:
         return None
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = [_aggregated_resource(kd) for kd in extra]
     for kd in kinds:
         entry: dict[str, Any] = {
             "name": kd.plural,
@@ -203,10 +226,14 @@ def openapi_document(key: str) -> dict[str, Any] | None:
     return None
 
 
-def known_path(path: str) -> bool:
+def known_path(path: str, aggregated: Sequence[Kind] = ()) -> bool:
     """Whether ``path`` lies under a served API group version (``/api/v1``, ``/apis/g/v``);
     outside them a real apiserver answers a plain-text 404, inside them a Status."""
     parts = path.strip("/").split("/")
     if parts[:2] == ["api", "v1"]:
         return True
-    return len(parts) >= 3 and parts[0] == "apis" and resource_list(parts[1], parts[2]) is not None
+    return (
+        len(parts) >= 3
+        and parts[0] == "apis"
+        and resource_list(parts[1], parts[2], aggregated) is not None
+    )

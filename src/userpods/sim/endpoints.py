@@ -17,6 +17,7 @@ from typing import Any
 
 from . import kinds as k
 from .registry import Registry
+from .selectors import Requirement
 from .status import ApiError
 from .store import Change
 
@@ -24,6 +25,11 @@ Obj = dict[str, Any]
 SERVICE_NAME = "kubernetes.io/service-name"
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER = "endpointslice-controller.k8s.io"
+
+
+def _selector(service: Obj | None) -> dict[str, str]:
+    selector: dict[str, str] = ((service or {}).get("spec") or {}).get("selector") or {}
+    return selector
 
 
 def _selects(service: Obj, labels: Any) -> bool:
@@ -78,19 +84,56 @@ def _ports(service: Obj, pod: Obj) -> list[Obj]:
 
 
 class EndpointSliceController:
+    """Keeps each Service's EndpointSlices (see module docstring).
+
+    A pod's change syncs only the Services whose selector may select it (found through an
+    index of selector pairs), and a sync reads only that Service's pods and slices (through
+    the store's label index): its cost does not grow with the namespace's size.
+    """
+
     kinds = (k.SERVICE, k.POD, k.ENDPOINTSLICE)
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.store = registry.store
+        # (namespace, label key, value) -> names of the Services whose selector has the pair
+        self._selecting: dict[tuple[str, str, str], set[str]] = {}
+
+    def _index_service(self, ns: str, old: Obj | None, new: Obj | None) -> None:
+        name = (new or old or {}).get("metadata", {}).get("name", "")
+        for pair in _selector(old).items():
+            names = self._selecting.get((ns, *pair))
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._selecting[(ns, *pair)]
+        for pair in _selector(new).items():
+            self._selecting.setdefault((ns, *pair), set()).add(name)
+
+    def _services_for(self, ns: str, *label_sets: Any) -> list[str]:
+        """Names of the Services (sorted) whose selector selects any of these label sets."""
+        names: set[str] = set()
+        for labels in label_sets:
+            for pair in (labels or {}).items():
+                names |= self._selecting.get((ns, *pair), set())
+        chosen = []
+        for name in sorted(names):
+            service = self.store.get(k.SERVICE, ns, name)
+            if service is not None and any(_selects(service, labels) for labels in label_sets):
+                chosen.append(name)
+        return chosen
 
     def resync(self) -> None:
+        self._selecting.clear()
+        for service in self.store.list(k.SERVICE):
+            self._index_service(service["metadata"]["namespace"], None, service)
         for service in self.store.list(k.SERVICE):
             self._sync(service["metadata"]["namespace"], service["metadata"]["name"])
 
     def handle(self, change: Change) -> None:
         ns = change.namespace
         if change.kind is k.SERVICE:
+            self._index_service(ns, change.old, None if change.type == "DELETED" else change.obj)
             self._sync(ns, change.obj["metadata"]["name"])
         elif change.kind is k.ENDPOINTSLICE:
             labels = change.obj["metadata"].get("labels") or {}
@@ -101,20 +144,19 @@ class EndpointSliceController:
             if change.old is not None and new is not None and _facts(change.old) == _facts(new):
                 return  # nothing an endpoint shows changed (most kubelet status writes)
             old_labels = (change.old or {}).get("metadata", {}).get("labels")
-            for service in self.store.list(k.SERVICE, ns):
-                if _selects(service, change.obj["metadata"].get("labels")) or _selects(
-                    service, old_labels
-                ):
-                    self._sync(ns, service["metadata"]["name"])
+            for name in self._services_for(ns, change.obj["metadata"].get("labels"), old_labels):
+                self._sync(ns, name)
 
     def _sync(self, ns: str, name: str) -> None:
         service = self.store.get(k.SERVICE, ns, name)
-        existing = [
-            s
-            for s in self.store.list(k.ENDPOINTSLICE, ns)
-            if (s["metadata"].get("labels") or {}).get(SERVICE_NAME) == name
-            and (s["metadata"].get("labels") or {}).get(MANAGED_BY) == CONTROLLER
-        ]
+        existing = self.store.select(
+            k.ENDPOINTSLICE,
+            ns,
+            labels=(
+                Requirement(SERVICE_NAME, "=", frozenset([name])),
+                Requirement(MANAGED_BY, "=", frozenset([CONTROLLER])),
+            ),
+        )
         wanted: dict[str, tuple[list[Obj], list[Obj]]] = {}  # ports (JSON) -> ports, endpoints
         managed = (
             service is not None
@@ -123,7 +165,11 @@ class EndpointSliceController:
             and bool(service["spec"].get("selector"))
         )
         if service is not None and managed:
-            for pod in self.store.list(k.POD, ns):
+            selector = tuple(
+                Requirement(key, "=", frozenset([value]))
+                for key, value in _selector(service).items()
+            )
+            for pod in self.store.select(k.POD, ns, labels=selector):
                 status = pod.get("status", {})
                 if (
                     not _selects(service, pod["metadata"].get("labels"))

@@ -3,24 +3,33 @@
 Each entry matches container images by an ``fnmatch`` glob (first match wins) and says whether
 the image pulls, how long it takes to start and become ready, whether and how the main process
 exits, which files exist inside (readable through exec; ``{pod_name}``, ``{namespace}``,
-``{uid}`` and ``{env[NAME]}`` are filled in when the container starts) and what its log says.
-A user catalogue (``--images FILE``) is consulted before the built-in one.
+``{uid}`` and ``{env[NAME]}`` are filled in when the container starts), what its log says, and
+how much CPU and memory it uses over time (``usage``: phases since the container started, read
+by the metrics API, ``metrics.py``). A user catalogue (``--images FILE``) is consulted before
+the built-in one.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .names import parse_quantity
+
 DEFAULT_START_DELAY = 0.05
 DEFAULT_READY_DELAY = 0.05
+# What a container uses when its entry says nothing: an idle process's housekeeping.
+DEFAULT_CPU = "2m"
+DEFAULT_MEMORY = "16Mi"
 
 
 class CatalogueError(ValueError):
@@ -43,6 +52,25 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One phase of a container's resource use: CPU in nanocores, memory (its working set) in
+    bytes, for ``seconds`` (None: from then on, until the container ends)."""
+
+    cpu: int
+    memory: int
+    seconds: float | None = None
+
+
+def _cpu_nanocores(amount: Decimal) -> int:
+    return math.ceil(amount * 10**9)  # Go's Quantity rounds up too
+
+
+DEFAULT_USAGE = (
+    Usage(_cpu_nanocores(parse_quantity(DEFAULT_CPU)), math.ceil(parse_quantity(DEFAULT_MEMORY))),
+)
+
+
+@dataclass(frozen=True)
 class Image:
     """The behaviour of the containers whose image matches ``match``."""
 
@@ -54,6 +82,15 @@ class Image:
     files: Mapping[str, FileSpec] = field(default_factory=dict)
     logs: str = ""
     stop_delay: float = 0.0
+    usage: tuple[Usage, ...] = DEFAULT_USAGE
+
+    def usage_at(self, elapsed: float) -> Usage:
+        """The phase of use ``elapsed`` seconds after the container started."""
+        for phase in self.usage:
+            if phase.seconds is None or elapsed < phase.seconds:
+                return phase
+            elapsed -= phase.seconds
+        return self.usage[-1]  # pragma: no cover - the last phase has no end
 
     def render(
         self, *, pod_name: str, namespace: str, uid: str, env: Mapping[str, str]
@@ -99,6 +136,57 @@ def _check_template(text: str, where: str) -> None:
         ) from exc
 
 
+def _quantity(phase: Mapping[str, Any], key: str, default: str, where: str) -> Decimal:
+    value = phase.get(key, default)
+    try:
+        amount = parse_quantity(value)
+    except ValueError:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0:
+        raise CatalogueError(
+            f"{where}: {key} must be a quantity >= 0 (e.g. 500m, 2, 120Mi), not {value!r}"
+        )
+    return amount
+
+
+def _parse_usage(raw: Any, where: str) -> tuple[Usage, ...]:
+    """Phases of use, strictly: every one but the last lasts ``for`` seconds (> 0), the last
+    lasts until the container ends; ``cpu`` and ``memory`` are Kubernetes quantities. One
+    mapping is one phase for the container's whole life."""
+    phases = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(phases, list) or not phases:
+        raise CatalogueError(
+            f"{where}: usage must be a list of phases {{cpu, memory, for}}, or one phase"
+        )
+    result = []
+    for i, phase in enumerate(phases):
+        at = f"{where}: usage[{i}]"
+        if not isinstance(phase, dict):
+            raise CatalogueError(f"{at}: each phase must be a mapping {{cpu, memory, for}}")
+        unknown = set(phase) - {"cpu", "memory", "for"}
+        if unknown:
+            raise CatalogueError(f"{at}: unknown keys {sorted(unknown)}")
+        last = i == len(phases) - 1
+        seconds = None
+        if "for" in phase:
+            value = phase["for"]
+            if last:
+                raise CatalogueError(f"{at}: the last phase lasts until the container ends: no for")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value < math.inf
+            ):
+                raise CatalogueError(f"{at}: for must be a number of seconds > 0, not {value!r}")
+            seconds = float(value)
+        elif not last:
+            raise CatalogueError(f"{at}: every phase but the last needs for (seconds)")
+        cpu = _quantity(phase, "cpu", DEFAULT_CPU, at)
+        memory = _quantity(phase, "memory", DEFAULT_MEMORY, at)
+        result.append(Usage(_cpu_nanocores(cpu), math.ceil(memory), seconds))
+    return tuple(result)
+
+
 def parse_entry(entry: Any, where: str) -> Image:
     if not isinstance(entry, dict):
         raise CatalogueError(f"{where}: each entry must be a mapping")
@@ -111,6 +199,7 @@ def parse_entry(entry: Any, where: str) -> Image:
         "files",
         "logs",
         "stop_delay",
+        "usage",
     }
     if unknown:
         raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
@@ -154,6 +243,7 @@ def parse_entry(entry: Any, where: str) -> Image:
         start_delay=_number(entry, "start_delay", DEFAULT_START_DELAY, where),
         ready_delay=_number(entry, "ready_delay", DEFAULT_READY_DELAY, where),
         stop_delay=_number(entry, "stop_delay", 0.0, where),
+        usage=_parse_usage(entry["usage"], where) if "usage" in entry else DEFAULT_USAGE,
     )
 
 

@@ -44,6 +44,7 @@ class Kubelet:
         self.timings = timings or KubeletTimings()
         self.workers: dict[str, PodWorker] = {}
         self.pulled: dict[str, set[str]] = {}
+        self.config_waiters: set[PodWorker] = set()  # only they care about config changes
         self._recorders: dict[str, EventRecorder] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -78,7 +79,7 @@ class Kubelet:
 
     def handle(self, change: Change) -> None:
         if change.kind is not k.POD:
-            for worker in self.workers.values():
+            for worker in self.config_waiters:
                 worker.config_changed.set()
             return
         if change.type == "DELETED":

@@ -46,6 +46,7 @@ class Host(Protocol):
     network: PodNetwork
     timings: KubeletTimings
     pulled: dict[str, set[str]]  # node -> images it has pulled
+    config_waiters: set[Any]  # the workers waiting for a ConfigMap or Secret to appear
 
     def recorder(self, node: str) -> EventRecorder: ...
 
@@ -176,7 +177,9 @@ class PodWorker:
                 return
             if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
                 self.terminal = True
-            if not self.terminal and not pod["metadata"].get("deletionTimestamp"):
+            deleting = bool(pod["metadata"].get("deletionTimestamp"))
+            del pod  # this version of the pod would otherwise live as long as the worker
+            if not self.terminal and not deleting:
                 self.pod_ip = self.kubelet.network.allocate(self.node)
                 self.started_at = rfc3339()
                 self.publish()
@@ -333,8 +336,12 @@ class PodWorker:
                     self.publish()
                     self.record("Warning", "Failed", f"Error: {exc}", c.name)
                 self.config_changed = trio.Event()
-                with trio.move_on_after(self.kubelet.timings.config_retry):
-                    await self.config_changed.wait()
+                self.kubelet.config_waiters.add(self)  # woken by ConfigMap/Secret changes
+                try:
+                    with trio.move_on_after(self.kubelet.timings.config_retry):
+                        await self.config_changed.wait()
+                finally:
+                    self.kubelet.config_waiters.discard(self)
 
     async def _stop(self) -> None:
         """Stop the containers after a delete request, then remove the pod (grace 0)."""

@@ -4,12 +4,15 @@ Routing follows the real URL layout (``/api/v1/namespaces/{ns}/{resource}/{name}
 ``/apis/{group}/{version}/...``) to a :class:`Route`: the kind, the namespace, the name and the
 subresource. The verb is the HTTP method read as RBAC reads it (a GET of a collection with
 ``watch`` is a watch). Discovery (``/api``, ``/apis``, ``/openapi/v3``) answers documents, not
-objects. All of it is pure: no state, nothing served.
+objects. All of it is pure: no state, nothing served. The kinds of extension apiservers
+(``aggregated``: the metrics API, when the cluster has it) are routed and discovered beside the
+built-in ones.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +44,17 @@ class Route:
     def resource(self) -> str:
         return f"{self.kind.plural}/{self.subresource}" if self.subresource else self.kind.plural
 
+    @property
+    def counted_as(self) -> str:
+        """The resource as counters, injected faults and request hooks name it: as RBAC does,
+        but qualified by its group for an aggregated kind, whose plural (metrics.k8s.io's
+        ``pods``) would be taken for the built-in resource of that name."""
+        if self.kind in k.KINDS:
+            return self.resource
+        return f"{self.resource}.{self.kind.group}"
 
-def parse_route(path: str) -> Route | None:
+
+def parse_route(path: str, aggregated: Sequence[k.Kind] = ()) -> Route | None:
     """The resource a path names, or None if it names none this server serves."""
     m = _CORE.match(path)
     group, version = "", "v1"
@@ -54,7 +66,10 @@ def parse_route(path: str) -> Route | None:
     ns, res, name, sub = m.group("ns"), m.group("res"), m.group("name"), m.group("sub")
     if ns is not None and res in ("status", "finalize") and name is None and not group:
         return Route(k.NAMESPACE, None, ns, res)  # /api/v1/namespaces/{name}/{sub}
-    kind = k.find_kind(group, version, res)
+    kind = k.find_kind(group, version, res) or next(
+        (kd for kd in aggregated if (kd.group, kd.version, kd.plural) == (group, version, res)),
+        None,
+    )
     if kind is None:
         return None
     if ns is not None and not kind.namespaced:
@@ -96,13 +111,13 @@ def wants_table(req: Request) -> str | None:
     return None
 
 
-def discovery_document(path: str) -> Any:
+def discovery_document(path: str, aggregated: Sequence[k.Kind] = ()) -> Any:
     """The discovery or OpenAPI document at ``path`` (None: not a discovery path)."""
     path = path.rstrip("/") or "/"
     if path == "/api":
         return discovery.api_versions()
     if path == "/apis":
-        return discovery.api_group_list()
+        return discovery.api_group_list(aggregated)
     if path == "/api/v1":
         return discovery.resource_list("", "v1")
     if path == "/openapi/v3":
@@ -114,12 +129,12 @@ def discovery_document(path: str) -> Any:
         return doc
     parts = path.split("/")
     if len(parts) == 3 and parts[1] == "apis":
-        group = discovery.api_group(parts[2])
+        group = discovery.api_group(parts[2], aggregated)
         if group is None:
             raise NOT_FOUND
         return group
     if len(parts) == 4 and parts[1] == "apis":
-        resources = discovery.resource_list(parts[2], parts[3])
+        resources = discovery.resource_list(parts[2], parts[3], aggregated)
         if resources is None:
             raise NOT_FOUND
         return resources

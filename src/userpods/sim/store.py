@@ -5,22 +5,32 @@ becomes the object's ``metadata.resourceVersion``, and appends one event to a bo
 Watches replay the history from a resourceVersion; a version older than the history is
 "expired" (410). Stored objects are never mutated after they are stored (writers store a new
 dict), so readers and events can share them without copying.
+
+Reads cost what they return, not what the store holds: keys are kept sorted as they are
+written (a list is a walk, not a sort), per namespace too, and :meth:`Store.select` finds
+the objects of a label or field selector through indexes (label key=value pairs always;
+each selectable field once it is first asked for) before filtering them exactly as the
+apiserver does.
 """
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import trio
 
 from .kinds import Kind
+from .selectors import FieldSelector, Selector, fields_match, labels_match
 from .status import expired
 
 Obj = dict[str, Any]
 T = TypeVar("T")
+Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped kinds
 
 
 @dataclass
@@ -71,20 +81,56 @@ class Store:
     def __init__(self, history_limit: int = 5000) -> None:
         self.rv = 1
         self.history_limit = history_limit
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {}
+        self._objects: dict[str, dict[Key, Obj]] = {}
         self._history: builtins.list[Change] = []
         self._oldest_rv = 1  # changes after this RV are all still in the history
         self._changed = trio.Event()
         self.uids: dict[str, tuple[Kind, str, str]] = {}
+        self._index = _Indexes()
 
     # ------------------------------------------------------------------ reads
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         return self._objects.get(kind.key, {}).get((namespace, name))
 
-    def list(self, kind: Kind, namespace: str | None = None) -> list[Obj]:
+    def list(self, kind: Kind, namespace: str | None = None) -> builtins.list[Obj]:
+        """The objects of a kind (in one namespace, or all), ordered by namespace and name."""
         bucket = self._objects.get(kind.key, {})
-        keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
-        return [bucket[k] for k in keys]
+        if namespace is None:
+            return [bucket[key] for key in self._index.order.get(kind.key, ())]
+        names = self._index.ns_order.get(kind.key, {}).get(namespace, ())
+        return [bucket[(namespace, name)] for name in names]
+
+    def select(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        labels: Selector = (),
+        fields: FieldSelector = (),
+    ) -> builtins.list[Obj]:
+        """``list`` narrowed to a label and a field selector: what a selected list returns.
+
+        The candidates come from an index when a selector has an equality (``k=v``,
+        ``k in (...)``, ``field=value``); every candidate is then matched in full.
+        """
+        bucket = self._objects.get(kind.key, {})
+        keys = self._index.candidates(kind, bucket, namespace, labels, fields)
+        if keys is None:
+            objs = self.list(kind, namespace)
+        else:
+            objs = [
+                bucket[key]
+                for key in sorted(keys)
+                if key in bucket and (namespace is None or key[0] == namespace)
+            ]
+        return [
+            obj
+            for obj in objs
+            if (not labels or labels_match(labels, obj["metadata"].get("labels")))
+            and (
+                not fields
+                or fields_match(fields, {f.field: kind.field_value(obj, f.field) for f in fields})
+            )
+        ]
 
     def count(self, kind: Kind) -> int:
         return len(self._objects.get(kind.key, {}))
@@ -99,6 +145,7 @@ class Store:
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
         bucket[key] = obj
+        self._index.update(kind, key, old, obj)
         self.uids[meta["uid"]] = (kind, key[0], key[1])
         self._record(Change(self.rv, "ADDED" if created else "MODIFIED", kind, obj, old))
         return obj
@@ -110,6 +157,7 @@ class Store:
         old = bucket.pop(key, None)
         if old is None:
             return None
+        self._index.update(kind, key, old, None)
         self.rv += 1
         final = {**old, "metadata": {**old["metadata"], "resourceVersion": str(self.rv)}}
         self.uids.pop(old["metadata"]["uid"], None)
@@ -149,3 +197,120 @@ class Store:
             return []
         start = rv - self._history[0].rv + 1
         return self._history[max(start, 0) :]
+
+
+class _Indexes:
+    """The store's orderings and selector indexes, kept in step with every write."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, builtins.list[Key]] = {}  # kind -> sorted keys
+        self.ns_order: dict[str, dict[str, builtins.list[str]]] = {}  # kind -> ns -> names
+        self.labels: dict[str, dict[tuple[str, str], set[Key]]] = {}  # kind -> (k, v) -> keys
+        # (kind, field) -> value -> keys; built when a selector first asks for the field.
+        self.fields: dict[tuple[str, str], dict[str, set[Key]]] = {}
+
+    def update(self, kind: Kind, key: Key, old: Obj | None, new: Obj | None) -> None:
+        if old is None and new is not None:
+            bisect.insort(self.order.setdefault(kind.key, []), key)
+            bisect.insort(self.ns_order.setdefault(kind.key, {}).setdefault(key[0], []), key[1])
+        elif new is None and old is not None:
+            _discard_sorted(self.order.get(kind.key, []), key)
+            names = self.ns_order.get(kind.key, {}).get(key[0], [])
+            _discard_sorted(names, key[1])
+            if not names:
+                self.ns_order.get(kind.key, {}).pop(key[0], None)
+        old_labels = _labels_of(old)
+        new_labels = _labels_of(new)
+        if old_labels != new_labels:
+            index = self.labels.setdefault(kind.key, {})
+            for pair in old_labels.items():
+                if new_labels.get(pair[0]) != pair[1]:
+                    _discard(index, pair, key)
+            for pair in new_labels.items():
+                if old_labels.get(pair[0]) != pair[1]:
+                    index.setdefault(pair, set()).add(key)
+        for (kind_key, name), values in self.fields.items():
+            if kind_key != kind.key:
+                continue
+            before = None if old is None else kind.field_value(old, name)
+            after = None if new is None else kind.field_value(new, name)
+            if before != after:
+                if before is not None:
+                    _discard(values, before, key)
+                if after is not None:
+                    values.setdefault(after, set()).add(key)
+
+    def candidates(
+        self,
+        kind: Kind,
+        bucket: dict[Key, Obj],
+        namespace: str | None,
+        labels: Selector,
+        fields: FieldSelector,
+    ) -> set[Key] | None:
+        """The keys an equality in the selectors narrows to (None: no such equality).
+
+        Each equality names a few index sets (one per value of ``in``); only the smallest
+        group is copied, so a selector term every object matches costs nothing.
+        """
+        groups: list[list[set[Key]]] = []
+        for req in labels:
+            if req.op in ("=", "in"):
+                index = self.labels.get(kind.key, {})
+                groups.append([index.get((req.key, value), _EMPTY) for value in req.values])
+        for freq in fields:
+            if freq.negate or freq.field == "metadata.namespace":
+                continue
+            if freq.field == "metadata.name":
+                spaces = [namespace] if namespace is not None else self._namespaces(kind)
+                groups.append([{(ns, freq.value) for ns in spaces if (ns, freq.value) in bucket}])
+            elif freq.field in kind.fields:
+                values = self._field_index(kind, bucket, freq.field)
+                groups.append([values.get(freq.value, _EMPTY)])
+        if not groups:
+            return None
+        smallest = min(groups, key=lambda sets: sum(len(keys) for keys in sets))
+        return _union(smallest)
+
+    def _namespaces(self, kind: Kind) -> builtins.list[str]:
+        return builtins.list(self.ns_order.get(kind.key, {}))
+
+    def _field_index(self, kind: Kind, bucket: dict[Key, Obj], name: str) -> dict[str, set[Key]]:
+        index = self.fields.get((kind.key, name))
+        if index is None:
+            index = {}
+            for key, obj in bucket.items():
+                index.setdefault(kind.field_value(obj, name), set()).add(key)
+            self.fields[(kind.key, name)] = index
+        return index
+
+
+_EMPTY: set[Key] = set()
+
+
+def _labels_of(obj: Obj | None) -> dict[str, str]:
+    if obj is None:
+        return {}
+    labels: dict[str, str] = obj["metadata"].get("labels") or {}
+    return labels
+
+
+def _discard(index: dict[Any, set[Key]], value: Any, key: Key) -> None:
+    keys = index.get(value)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[value]
+
+
+def _union(sets: Iterable[set[Key]]) -> set[Key]:
+    out: set[Key] = set()
+    for keys in sets:
+        out |= keys
+    return out
+
+
+def _discard_sorted(items: builtins.list[Any], value: Any) -> None:
+    at = bisect.bisect_left(items, value)
+    if at < len(items) and items[at] == value:
+        del items[at]

@@ -33,6 +33,16 @@ class GarbageCollector:
                 (kind, meta.get("namespace", ""), meta["name"])
             )
 
+    def _unindex(self, kind: k.Kind, obj: Obj) -> None:
+        """A dependent is gone: its owners no longer list it (the index stays its size)."""
+        meta = obj["metadata"]
+        for ref in meta.get("ownerReferences") or []:
+            dependents = self._dependents.get(ref["uid"])
+            if dependents is not None:
+                dependents.discard((kind, meta.get("namespace", ""), meta["name"]))
+                if not dependents:
+                    del self._dependents[ref["uid"]]
+
     def resync(self) -> None:
         self._dependents.clear()
         for kind in k.KINDS:
@@ -53,6 +63,7 @@ class GarbageCollector:
                 if dependent is not None:
                     self._check_dependent(kind, dependent)
             self._release_owners(change.kind, change.obj)
+            self._unindex(change.kind, change.obj)
             return
         self._index(change.kind, change.obj)
         self._check_dependent(change.kind, change.obj)
