@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from .durations import parse_duration as parse_duration  # re-exported: config parses them
+from .idling import IdleStop, parse_idle_stop
 from .quotas import Quotas, parse_quotas
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -91,6 +92,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] | None = None
     quotas: Quotas = field(default_factory=Quotas)  # per-user limits (quotas.py); none: off
     max_lifetime: float = 0.0  # pods older than this are deleted (plugins/lifetime.py); 0: never
+    idle_stop: IdleStop = field(default_factory=IdleStop)  # plugins/idle.py; default: off
     # Keys of the original backend found in the file or environment: accepted, ignored.
     ignored_keys: tuple[str, ...] = ()
 
@@ -278,6 +280,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "trustedProxies": ("trusted_proxies", _networks),
     "quotas": ("quotas", lambda value: parse_quotas(_structured(value))),
     "maxLifetime": ("max_lifetime", _optional_duration),
+    "idleStop": ("idle_stop", lambda value: parse_idle_stop(_structured(value))),
 }
 _BY_LOWER = {key.lower(): key for key in KEYS}
 
@@ -381,6 +384,10 @@ def describe(settings: Settings) -> dict[str, Any]:
             value = value.pattern
         elif isinstance(value, Quotas):
             value = value.describe()
+        elif isinstance(value, IdleStop):
+            value = value.as_config()
+            if value is None:
+                continue  # off
         elif isinstance(value, tuple):
             value = [
                 v.__dict__ if isinstance(v, Silo) else v if isinstance(v, str) else str(v)

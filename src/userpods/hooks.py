@@ -321,6 +321,11 @@ class Specs:
         """
 
     @hookspec
+    def userpods_health(self, ctx: Context) -> dict[str, str] | None:
+        """Notes on the plugin's state for the body of /readyz, ``{name: text}`` (e.g. a
+        feature that is inactive, and why); they never turn /readyz red."""
+
+    @hookspec
     def userpods_clean_unused(self, ctx: Context, removed: list[str]) -> Awaitable[None] | None:
         """Remove orphans: whatever was made for pods or users that no longer exist.
 

@@ -17,6 +17,7 @@ live in one place:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import random
@@ -141,6 +142,23 @@ class Kube:
             if status_code(exc) == 404:
                 return None
             raise
+        return found
+
+    async def list(
+        self,
+        res: type[T],
+        *,
+        namespaced: bool = True,
+        labels: dict[str, Any] | None = None,
+    ) -> builtins.list[T]:
+        """One full list, with the retry policy: for periodic reads of what the cache does not
+        watch (metrics.k8s.io's PodMetrics, which cannot be watched)."""
+        namespace = self._namespace(namespaced)
+
+        async def attempt() -> builtins.list[T]:
+            return [obj async for obj in self._api.list(res, namespace=namespace, labels=labels)]
+
+        found: builtins.list[T] = await self._call("list", attempt)
         return found
 
     async def create(self, obj: T, *, request_id: str | None = None) -> T:
@@ -279,7 +297,9 @@ class Kube:
         found: tuple[bytes, bool] = await self._call("log", attempt)
         return found
 
-    async def exec(self, pod: str, command: list[str], *, container: str | None = None) -> Any:
+    async def exec(
+        self, pod: str, command: builtins.list[str], *, container: str | None = None
+    ) -> Any:
         """Run ``command`` in a container; returns lightkube's ExecResponse.
 
         Failures of any kind (no such pod, container not running, handshake refused,

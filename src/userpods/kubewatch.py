@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httpx2
 import trio
@@ -23,10 +23,31 @@ from lightkube import ApiError
 
 from .kubeerrors import retry_after, status_code
 
-if TYPE_CHECKING:
-    from .kube import Kube
-
 log = logging.getLogger("userpods.kube")
+
+
+class _Policy(Protocol):
+    @property
+    def call_timeout(self) -> float: ...
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float: ...
+
+
+class _Stats(Protocol):
+    def add(self, verb: str, outcome: str) -> None: ...
+
+
+class Door(Protocol):
+    """What the loop needs of :class:`userpods.kube.Kube` (which calls it; no import back)."""
+
+    @property
+    def client(self) -> Any: ...
+
+    @property
+    def policy(self) -> _Policy: ...
+
+    @property
+    def stats(self) -> _Stats: ...
 
 
 class WatchHandler(Protocol):
@@ -40,7 +61,7 @@ class WatchHandler(Protocol):
 
 
 async def _list(
-    kube: Kube,
+    kube: Door,
     res: type[Any],
     namespace: str | None,
     labels: dict[str, Any] | None,
@@ -63,7 +84,7 @@ async def _list(
 
 
 async def watch(
-    kube: Kube,
+    kube: Door,
     res: type[Any],
     handler: WatchHandler,
     *,

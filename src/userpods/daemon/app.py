@@ -261,7 +261,11 @@ def build_app(daemon: Daemon) -> QuartTrio:
     async def readyz() -> Response:
         fresh = daemon.cache.fresh
         return _json(
-            {"status": "ready" if fresh else "stale", "cache": daemon.cache.health()},
+            {
+                "status": "ready" if fresh else "stale",
+                "cache": daemon.cache.health(),
+                "plugins": daemon.health_notes(),  # notes, never a reason to turn red
+            },
             200 if fresh else 503,
         )
 

@@ -110,6 +110,9 @@ class Daemon:
     async def podip_owner(self, text: str, *, wait: float = 4.5) -> str:
         return await reads.podip_owner(self.shared, text, wait=wait)
 
+    def health_notes(self) -> dict[str, str]:
+        return reads.health_notes(self.shared)
+
     def creation_progress(self, user_id: str, pod_name: str) -> Progress:
         return reads.creation_progress(self.shared, user_id, pod_name)
 

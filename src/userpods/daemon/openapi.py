@@ -264,7 +264,16 @@ ROUTES: dict[str, Route] = {
     ),
     "/readyz": Route(
         "200 when every watched kind has synced and no watch is failing",
-        _object({"status": {"type": "string"}, "cache": {"type": "object"}}),
+        _object(
+            {"status": {"type": "string"}, "cache": {"type": "object"}},
+            {
+                "plugins": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "plugins' notes (userpods_health), e.g. idle-stop's state",
+                }
+            },
+        ),
         (503,),
         get=True,
         methods=PROBE_METHODS,

@@ -88,6 +88,14 @@ async def watch_delete(shared: Shared, user_id: str, pod_name: str) -> bool:
     return shared.owned(user_id, pod_name) is None
 
 
+def health_notes(shared: Shared) -> dict[str, str]:
+    """The plugins' notes for /readyz's body (``userpods_health``), merged."""
+    notes: dict[str, str] = {}
+    for found in call_sync_hook(shared.pm, "userpods_health", ctx=shared.context()):
+        notes.update(found or {})
+    return notes
+
+
 def creation_progress(shared: Shared, user_id: str, pod_name: str) -> Progress:
     """The log of the user's creation of the pod: the one kept, or a stand-in of one line
     (ready, for the user's ready pod whose log a restart lost; otherwise the same answer for

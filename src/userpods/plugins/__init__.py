@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import env, ingress, lifetime, podsecurity, quota, registry, restart, ssh, storage, tokens
+from . import (
+    env,
+    idle,
+    ingress,
+    lifetime,
+    podsecurity,
+    quota,
+    registry,
+    restart,
+    ssh,
+    storage,
+    tokens,
+)
 
 
 def builtin_plugins() -> dict[str, Any]:
@@ -20,6 +32,7 @@ def builtin_plugins() -> dict[str, Any]:
         "copy-tokens": tokens.CopyTokens(),
         "quotas": quota,
         "max-lifetime": lifetime,
+        "idle-stop": idle.IdleStopPlugin(),
         # Last: among trylast steps pluggy calls the later registered later, so this judges
         # the pod after mandatory-env and every other built-in step.
         "pod-security": podsecurity,

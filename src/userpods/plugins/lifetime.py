@@ -36,7 +36,10 @@ from .volumes import pod_owner
 
 ANNOTATION = "sciencedata.dk/max-lifetime"
 EXPIRED = "userpods_pods_expired"
-EXPIRED_HELP = "Pods deleted because their maximum lifetime passed, by where it was set."
+EXPIRED_HELP = (
+    "Pods deleted because their maximum lifetime passed (source: where it was set) "
+    "or because they idled (source: idle)."
+)
 RETRY_AFTER = 30.0  # seconds before a deletion Kubernetes did not accept is asked for again
 
 
