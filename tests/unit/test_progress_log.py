@@ -82,6 +82,21 @@ def test_ready_fills_in_what_the_status_proves_and_no_more() -> None:
     assert [s.step for s in told.steps] == ["scheduled", "container started", "Ready"]
 
 
+def test_events_without_a_field_path_and_late_ones_are_not_doubled() -> None:
+    """KWOK's kubelet writes no fieldPath, and its Started may come after Ready."""
+    late = Progress("p", USER, "u1")
+    late.ready(pod("node-1", ("main",)))
+    late.event("Started", "Started container", "")
+    late.event("Scheduled", "Successfully assigned pods/p to node-1", "")
+    late.event("BackOff", "Back-off restarting failed container", "")
+    assert [s.step for s in late.steps] == ["scheduled", "container started", "Ready", "back-off"]
+    pathless = Progress("p", USER, "u1")
+    pathless.event("Started", "Started container", "")
+    pathless.event("Started", "Started container main", "spec.containers{main}")
+    pathless.ready(pod("node-1", ("main",)))
+    assert [s.step for s in pathless.steps] == ["container started", "scheduled", "Ready"]
+
+
 def test_plugin_steps_are_done_when_the_next_begins() -> None:
     log = Progress("p", USER, "u1")
     for name in ("user-storage", "", "ssh-service", "copy-tokens", ""):

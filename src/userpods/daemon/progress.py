@@ -42,6 +42,10 @@ EVENT_STEPS = {
 }
 
 
+# The Events of a pod's start: told before Ready or not at all.
+START_REASONS = frozenset({"Scheduled", "Pulling", "Pulled", "Created", "Started"})
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -76,6 +80,7 @@ class Progress:
     ended: bool = False
     _seen: set[tuple[str, str]] = field(default_factory=set)  # (reason, field path) of Events
     _current: str = ""  # the plugin step running now
+    _ready: bool = False
     _changed: trio.Event = field(default_factory=trio.Event)
 
     def changed(self) -> trio.Event:
@@ -103,9 +108,16 @@ class Progress:
         self._current = name
 
     def event(self, reason: str, message: str, field_path: str) -> None:
-        """A Kubernetes Event about the pod (each reason and container once)."""
+        """A Kubernetes Event about the pod (each reason and container once). Once the pod
+        is Ready, an Event of its start that arrives late is old news: it is dropped, not
+        told out of order. An Event without a field path (some kubelets write none) counts
+        for every container."""
+        if self._ready and reason in START_REASONS:
+            return
         key = (reason, field_path)
-        if key in self._seen:
+        if key in self._seen or (reason, "") in self._seen:
+            return
+        if not field_path and any(seen == reason for seen, _ in self._seen):
             return
         self._seen.add(key)
         self.add(EVENT_STEPS.get(reason, "event"), message, reason)
@@ -119,9 +131,10 @@ class Progress:
         for cs in (status.containerStatuses or []) if status is not None else []:
             path = f"spec.containers{{{cs.name}}}"
             running = cs.state is not None and cs.state.running is not None
-            if running and ("Started", path) not in self._seen:
+            if running and not {("Started", path), ("Started", "")} & self._seen:
                 self._seen.add(("Started", path))
                 self.add("container started", f"Started container {cs.name}", "Started")
+        self._ready = True
         self.add("Ready", "the pod is Ready")
 
 
