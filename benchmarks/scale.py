@@ -51,7 +51,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod, Service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sim_pods import cpu_seconds, is_ready, peak_rss_mib, percentile
+from sim_pods import cpu_seconds, is_ready, peak_rss_mib, percentile, rss_mib
 from simserver import IMAGE, TOKEN_KEYS, seed_user
 
 from userpods.examples import serve_examples
@@ -101,13 +101,6 @@ def p50_p99(values: list[float]) -> str:
     if not values:
         return "-"
     return f"{statistics.median(values) * 1000:.1f} / {percentile(values, 99) * 1000:.1f} ms"
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def open_log(path: Path) -> BinaryIO:

@@ -37,11 +37,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-def peak_rss_mib(pid: int) -> float:
+def _status_mib(pid: int, field: str) -> float:
+    """A memory figure of /proc/PID/status (``VmHWM``, ``VmRSS``) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmHWM")
+
+
+def rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -69,6 +69,12 @@ async def watch_create(shared: Shared, user_id: str, pod_name: str) -> bool:
         if flow.user_id != user_id:
             return False
         return await shared.outcome(flow)
+    return _settled_ready(shared, user_id, pod_name)
+
+
+def _settled_ready(shared: Shared, user_id: str, pod_name: str) -> bool:
+    """With no creation in flight: the user's pod exists, was created successfully and is
+    not being deleted."""
     pod = shared.owned(user_id, pod_name)
     return (
         pod is not None
@@ -104,13 +110,7 @@ def creation_progress(shared: Shared, user_id: str, pod_name: str) -> Progress:
     if found is not None:
         return found
     stand_in = Progress(pod_name, user_id, "")
-    pod = shared.owned(user_id, pod_name)
-    if (
-        pod is not None
-        and not podstate.is_deleting(pod)
-        and pod_name not in shared.deleting
-        and podstate.creation_state(pod) == podstate.READY
-    ):
+    if _settled_ready(shared, user_id, pod_name):
         stand_in.add("done", "the pod is ready (the log of its creation was not kept)", ready=True)
     else:
         stand_in.add("failed", "no creation of this pod is known", ready=False)
