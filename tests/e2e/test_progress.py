@@ -48,7 +48,8 @@ async def open_stream(
     stack: Stack, user: str, name: str, last_event_id: str | None = None
 ) -> AsyncIterator[tuple[int, AsyncIterator[tuple[str, dict[str, Any]]]]]:
     """The stream's status and its events (id, data) as they come."""
-    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    # As bytes: a crafted id need not be ASCII.
+    headers = {"Last-Event-ID": last_event_id.encode()} if last_event_id is not None else {}
     async with (
         httpx2.AsyncClient(timeout=30) as client,
         client.stream(
@@ -136,6 +137,8 @@ async def test_a_good_creation_reads_in_order_and_ends_ready(stack: Stack, api: 
     # earlier gets the rest.
     assert await read_stream(stack, USER, name, last_event_id=events[-1][0]) == (204, [])
     assert (await read_stream(stack, USER, name, last_event_id="2"))[1] == events[3:]
+    for crafted in ("²", "-1", "1e3", "9" * 40, "x"):  # not an id of ours: from the start
+        assert await read_stream(stack, USER, name, last_event_id=crafted) == (200, events)
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,8 @@ def _settings(body: dict[str, Any]) -> dict[str, dict[str, str]]:
 def _after_last_event(header: str | None) -> int:
     """The index after an SSE Last-Event-ID (0 when absent or not ours)."""
     text = (header or "").strip()
-    return int(text) + 1 if text.isdigit() and len(text) < 10 else 0
+    # isdigit() alone takes "²" and other Unicode digits, which int() refuses.
+    return int(text) + 1 if text.isascii() and text.isdigit() and len(text) < 10 else 0
 
 
 def build_app(daemon: Daemon) -> QuartTrio:
