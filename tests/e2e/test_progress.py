@@ -48,8 +48,8 @@ async def open_stream(
     stack: Stack, user: str, name: str, last_event_id: str | None = None
 ) -> AsyncIterator[tuple[int, AsyncIterator[tuple[str, dict[str, Any]]]]]:
     """The stream's status and its events (id, data) as they come."""
-    # As bytes: a crafted id need not be ASCII.
-    headers = {"Last-Event-ID": last_event_id.encode()} if last_event_id is not None else {}
+    # As latin-1 bytes, which is how the server reads a header: a crafted id need not be ASCII.
+    headers = {"Last-Event-ID": last_event_id.encode("latin-1")} if last_event_id else {}
     async with (
         httpx2.AsyncClient(timeout=30) as client,
         client.stream(
