@@ -36,6 +36,7 @@ from .http import (
 from .kubelet import Kubelet
 from .metrics import KINDS as METRICS_KINDS
 from .metrics import MetricsServer
+from .paging import Pager
 from .patch import JSON_PATCH, MERGE, STRATEGIC, unsupported_patch
 from .podio import PodIO
 from .rbac import ANONYMOUS, Identity
@@ -50,7 +51,7 @@ from .routes import (
     wants_table,
 )
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
-from .status import ApiError, bad_request, forbidden, invalid_error, success_status
+from .status import ApiError, bad_request, success_status
 from .store import Store, with_type
 from .tables import to_table
 from .watch import WatchStream
@@ -67,6 +68,8 @@ RequestHook = Callable[[str, str, str, str, str], Awaitable[None]]
 class ServerOptions:
     bookmark_interval: float = 60.0  # seconds between BOOKMARK events on a quiet watch
     max_follow_seconds: float = 3600.0  # longest ``logs -f`` stream
+    list_snapshot_ttl: float = 300.0  # how long a list's continue token stays valid (paging.py)
+    list_snapshots: int = 256  # list snapshots kept at most for continue tokens
 
 
 class ApiServer:
@@ -88,6 +91,9 @@ class ApiServer:
         self.door = FrontDoor(registry, tokens=tokens, faults=faults)
         self.pods = PodIO(self.door, registry, kubelet, self.options.max_follow_seconds)
         self.request_hooks: list[RequestHook] = []
+        self.pager = Pager(
+            store, ttl=self.options.list_snapshot_ttl, capacity=self.options.list_snapshots
+        )
         self.metrics = metrics  # metrics.k8s.io, served while ``metrics.enabled``
         # What tests and the CLI reach through the server: the door's own objects.
         self.tokens = self.door.tokens  # bearer token -> who presents it
@@ -264,8 +270,8 @@ class ApiServer:
         self, req: Request, route: Route, verb: str, receive: Receive, send: Send
     ) -> None:
         kind = route.kind
-        matches = self._matcher(req, kind)
         if route.name is not None:
+            self._matcher(req, kind)  # a bad selector is a 400 before the 404
             raise NOT_FOUND
         if verb == "watch":
             stream = WatchStream(
@@ -275,32 +281,26 @@ class ApiServer:
                 req,
                 kind,
                 route.namespace,
-                matches,
+                self._matcher(req, kind),
                 wants_table(req),
             )
             await stream.serve(receive, send)
             return
-        if req.param("sendInitialEvents") is not None:
-            raise invalid_error(
-                "ListOptions",
-                "meta.k8s.io",
-                "",
-                [forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list")],
-            )
-        items = [obj for obj in self.store.list(kind, route.namespace) if matches(obj)]
-        rv = str(self.store.rv)
+        page = self.pager.page(req, kind, route.namespace, self._matcher)  # limit, continue
+        items, rv = page.items, page.resource_version
         include = wants_table(req)
         if include is not None:
-            await send_json(send, 200, to_table(kind, items, resource_version=rv, include=include))
+            table = to_table(kind, items, resource_version=rv, include=include)
+            await send_json(send, 200, {**table, "metadata": page.metadata})
             return
         body = (
             b'{"kind":"'
             + f"{kind.kind}List".encode()
             + b'","apiVersion":"'
             + kind.api_version.encode()
-            + b'","metadata":{"resourceVersion":"'
-            + rv.encode()
-            + b'"},"items":['
+            + b'","metadata":'
+            + dumps(page.metadata)
+            + b',"items":['
             + b",".join(dumps(i) for i in items)
             + b"]}"
         )
