@@ -439,10 +439,14 @@ async def run_size(size: int, args: argparse.Namespace, examples: str) -> Figure
             print(f"[{size}] daemon ...", file=sys.stderr, flush=True)
             before = await sim.stats()
             log = stack.enter_context(open_log(Path(tmp, "daemon.log")))
+            profile = (
+                Path(args.profile_daemon, f"daemon-{size}.prof") if args.profile_daemon else None
+            )
             begin = trio.current_time()
             daemon = await trio.lowlevel.open_process(
                 [
                     sys.executable,
+                    *(["-m", "cProfile", "-o", str(profile)] if profile else []),
                     "-m",
                     "userpods",
                     "serve",
@@ -533,6 +537,11 @@ def main() -> None:
         metavar="DIR",
         help="profile the simulated cluster during the direct creations (DIR/sim-SIZE.prof) "
         "and stop after them",
+    )
+    parser.add_argument(
+        "--profile-daemon",
+        metavar="DIR",
+        help="run the daemon under cProfile (DIR/daemon-SIZE.prof: start, reads, creations)",
     )
     args = parser.parse_args()
     trio.run(main_async, args)

@@ -135,6 +135,20 @@ class KindView(Protocol[T]):
         deadlines): take the event, then read, then wait on it, and no change is missed.
         """
 
+    def indexed(self, index: str, key: str) -> list[T]:
+        """The objects filed under ``key`` in ``index``, by name, without walking the kind.
+
+        Pods: ``owner`` (the full user id, as ``naming.pod_owner`` reads it) and ``uid``;
+        services and ingresses: ``pod`` (the name in their ``createdForPod`` label). A KeyError
+        for an index the kind does not keep.
+        """
+
+    def listen(self, listener: Callable[[str, T | None, T | None], None]) -> Callable[[], None]:
+        """Call ``listener(name, old, new)`` (None: absent) at each change from now on; returns
+        what removes it. It runs inside the cache's update: quick, and never awaiting. For a
+        task that follows many objects, so that it updates what it knows of one object at a
+        time instead of rescanning all of them at each change."""
+
     def observe(self, obj: T) -> None:
         """Tell the cache of an object the plugin just wrote (the API's reply), so that reads
         see it at once instead of when the watch delivers it (read-your-writes). It changes
@@ -285,6 +299,18 @@ class Specs:
 
         The pod exists but is held back from scheduling until every implementation returns.
         Runs under the user's lock (see ``userpods_user_gone``).
+        """
+
+    @hookspec
+    def userpods_dependencies_ready(self, pod: Pod, ctx: Context) -> bool | None:
+        """Whether what this plugin's ``userpods_ensure_dependencies`` makes for ``pod`` is
+        there and usable already (from the cache; synchronous, in the create_pod request).
+
+        When every plugin that ensures dependencies answers True, the pod is created without
+        the scheduling gate: the scheduler may place it at once, and releasing the gate costs
+        no write. ``userpods_ensure_dependencies`` runs all the same (it finds nothing to do,
+        or mends what went meanwhile). A plugin that does not implement this hook holds every
+        pod back until its ``userpods_ensure_dependencies`` returns.
         """
 
     @hookspec

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from typing import Any
 
 USER_ID_RE = re.compile(r"^[a-z0-9][-a-z0-9._]*[@]?[-a-z0-9._]*[a-z0-9]$")
 USER_STRING_MAX = 32
@@ -143,3 +144,12 @@ def user_id_from_labels(labels: dict[str, str] | None) -> str:
         return ""
     domain = labels.get(LABEL_DOMAIN, "")
     return f"{user}@{domain}" if domain else user
+
+
+def pod_owner(pod: Any) -> str:
+    """The full user id a pod belongs to ("" if none): our owner annotation, or on a pod made
+    by the original backend, its ``user``/``domain`` labels."""
+    meta = getattr(pod, "metadata", None)
+    if meta is None:
+        return ""
+    return (meta.annotations or {}).get(ANNOTATION_OWNER) or user_id_from_labels(meta.labels)

@@ -9,12 +9,14 @@ from typing import Any
 import httpx2
 import trio
 from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Pod
 
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import (
     SLOW_READY,
     assert_accounted,
     assert_json,
+    container,
     create,
     delete,
     eventually,
@@ -182,3 +184,29 @@ async def test_retries_hide_a_flaky_api(stack: Stack, api: Any) -> None:
     assert retried, calls
     assert sum(retried.values()) == sum(injected.values())
     assert calls[("create", "ok")] == 1 and calls[("delete", "ok")] == 1
+
+
+async def test_a_returning_users_pod_needs_one_write_fewer(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """A user's first pod waits behind the scheduling gate while its storage is made; the next
+    finds the storage Bound, is created ungated and costs two writes: create, state ready."""
+    user = "returning@economy.dk"
+    mounts = [{"name": "sciencedata", "mountPath": "/root/data"}]
+    url = serve(stack, pod_manifest("app", {**container("main"), "volumeMounts": mounts}))
+    gated: list[bool] = []
+    writes: list[dict[str, dict[str, int]]] = []
+    for _ in range(2):
+        stack.sim.api.counters.reset()
+        name = await create(api, url, user)
+        pod = await kube.get(Pod, name)
+        gated.append(bool(pod.spec and pod.spec.schedulingGates))
+        with trio.fail_after(5):
+            assert await watch_create(api, user, name) is True
+        requests = _requests(stack)
+        writes.append({verb: requests[verb] for verb in ("create", "patch") if verb in requests})
+    assert gated == [True, False]
+    assert writes[0]["create"]["persistentvolumeclaims"] == 1, writes
+    assert writes[0]["patch"]["pods"] == 2, writes  # the gate released, the state written
+    assert writes[1] == {"create": {"pods": 1}, "patch": {"pods": 1}}, writes
+    await assert_accounted(api, kube, user)

@@ -118,10 +118,13 @@ async def test_a_good_creation_reads_in_order_and_ends_ready(stack: Stack, api: 
     steps = steps_of(events)
     assert steps[0] == "accepted" and steps[-1] == "done", steps
     assert events[-1][1]["ready"] is True
-    order = ["accepted", "user-storage", "scheduled", "container started", "Ready"]
-    order += ["done"]
+    order = ["accepted", "scheduled", "container started", "Ready", "done"]
     if not CLUSTER:  # KWOK's stages say Pulling but never Pulled
         order.insert(order.index("container started"), "image pulled")
+    if "held until its dependencies exist" in events[0][1]["message"]:
+        order.insert(1, "user-storage")  # gated: scheduled only once the storage is there
+    else:  # the storage was there: the pod was scheduled at once, beside the step
+        assert steps.index("accepted") < steps.index("user-storage") < steps.index("Ready")
     positions = [steps.index(step) for step in order]
     assert positions == sorted(positions), "\n".join(steps)
     after_ready = steps[steps.index("Ready") + 1 : -1]  # the pod_ready steps, in pluggy's order
@@ -202,7 +205,7 @@ async def test_get_pods_shows_the_latest_step_while_creating(stack: Stack, api: 
     (info,) = await get_pods(api, USER)
     assert info["status"] == "Creating" and info["pod_name"] == name, info
     step, _, message = info["progress"].partition(": ")
-    assert step in {"scheduled", "pulling image", "image pulled"} and message, info
+    assert step in {"scheduled", "pulling image", "image pulled", "user-storage"} and message, info
 
 
 async def test_get_pods_progress_is_empty_once_ready(stack: Stack, api: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from lightkube.resources.core_v1 import Pod
 
+from userpods import naming
+from userpods.daemon import slim
 from userpods.daemon.cache import KindCache
 
 
@@ -84,3 +86,64 @@ async def test_a_deleted_object_of_another_uid_is_not_dropped() -> None:
     cache.observe(pod("a", "9", uid="new"))
     cache.observe_gone("a", "old")
     assert cache.get("a") is not None
+
+
+def owned(name: str, owner: str, uid: str, version: str = "1") -> Pod:
+    return Pod.from_dict(
+        {
+            "metadata": {
+                "name": name,
+                "uid": uid,
+                "resourceVersion": version,
+                "annotations": {naming.ANNOTATION_OWNER: owner},
+            }
+        }
+    )
+
+
+def indexed_cache() -> KindCache[Pod]:
+    return KindCache(Pod, indexes={"owner": naming.pod_owner, "uid": lambda p: p.metadata.uid})
+
+
+async def test_indexes_follow_every_change() -> None:
+    cache = indexed_cache()
+    cache.replace([owned("a", "u1@x", "1"), owned("b", "u1@x", "2"), owned("c", "u2@x", "3")], "3")
+    assert [p.metadata.name for p in cache.indexed("owner", "u1@x")] == ["a", "b"]
+    cache.observe(owned("b", "u2@x", "4", version="4"))  # b is another user's now
+    assert [p.metadata.name for p in cache.indexed("owner", "u1@x")] == ["a"]
+    assert [p.metadata.name for p in cache.indexed("owner", "u2@x")] == ["b", "c"]
+    cache.event("DELETED", owned("a", "u1@x", "1", version="5"))
+    assert cache.indexed("owner", "u1@x") == [] and cache.indexed("uid", "1") == []
+    cache.replace([owned("c", "u2@x", "3")], "6")  # b went while the watch was down
+    assert [p.metadata.name for p in cache.indexed("owner", "u2@x")] == ["c"]
+    assert [p.metadata.uid for p in cache.indexed("uid", "3")] == ["3"]
+
+
+async def test_a_listener_hears_each_change_until_removed() -> None:
+    cache = indexed_cache()
+    heard: list[tuple[str, str | None, str | None]] = []
+
+    def listener(name: str, old: Pod | None, new: Pod | None) -> None:
+        heard.append((name, old and old.metadata.uid, new and new.metadata.uid))
+
+    stop = cache.listen(listener)
+    cache.observe(owned("a", "u", "1"))
+    cache.observe(owned("a", "u", "2", version="2"))
+    cache.observe_gone("a", "2")
+    stop()
+    cache.observe(owned("b", "u", "3", version="3"))
+    assert heard == [("a", None, "1"), ("a", "1", "2"), ("a", "2", None)]
+
+
+async def test_what_the_cache_keeps_is_the_projection() -> None:
+    cache: KindCache[Pod] = KindCache(Pod, project=slim.pod)
+    full = Pod.from_dict(
+        {
+            "metadata": {"name": "a", "uid": "1", "resourceVersion": "1", "managedFields": [{}]},
+            "spec": {"containers": [{"name": "c", "env": [{"name": "X", "value": "1"}]}]},
+        }
+    )
+    cache.observe(full)
+    kept = cache.get("a")
+    assert kept is not None and kept.metadata.managedFields is None
+    assert kept.spec.containers[0].name == "c" and kept.spec.containers[0].env is None

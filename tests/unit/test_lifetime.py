@@ -79,29 +79,51 @@ def test_expiry_counts_from_the_creation_timestamp() -> None:
     assert lifetime.expiry(pod(), 0.0) is None
 
 
-def test_due_pods_and_the_nearest_deadline() -> None:
+def fed(default: float, *pods: Pod) -> lifetime.Deadlines:
+    deadlines = lifetime.Deadlines(default)
+    for p in pods:
+        assert p.metadata is not None and p.metadata.name
+        deadlines(p.metadata.name, None, p)
+    return deadlines
+
+
+def test_deadlines_due_and_the_nearest() -> None:
     now = CREATED + timedelta(seconds=100)
-    pods = [
+    deadlines = fed(
+        0.0,
         pod("old", "60s", uid="a"),  # due
         pod("young", "200s", uid="b"),  # due at +200s
         pod("mine-not", "10s", owner="", uid="c"),  # no owner: not a user's pod
         pod("going", "10s", uid="d", deleting=True),  # already being deleted
         pod("forever", uid="e"),
-    ]
-    asked: dict[str, Any] = {}
-    due, nearest = lifetime.due_pods(pods, 0.0, now, asked)
-    assert [(p.metadata.name if p.metadata else "") for p, _ in due] == ["old"]
-    assert nearest == CREATED + timedelta(seconds=200)
+    )
+    assert sorted(deadlines.entries) == ["old", "young"]
+    assert deadlines.nearest() == CREATED + timedelta(seconds=60)
+    assert [(name, uid) for name, uid, _ in deadlines.due(now)] == [("old", "a")]
     # Once asked, a pod is not asked again until its retry moment, which counts as a deadline.
-    asked["old"] = lifetime._Asked("a", now + timedelta(seconds=30))
-    due, nearest = lifetime.due_pods(pods, 0.0, now, asked)
-    assert due == [] and nearest == now + timedelta(seconds=30)
-    due, _ = lifetime.due_pods(pods, 0.0, now + timedelta(seconds=31), asked)
-    assert [(p.metadata.name if p.metadata else "") for p, _ in due] == ["old"]
+    retry = now + timedelta(seconds=lifetime.RETRY_AFTER)
+    assert deadlines.nearest() == retry
+    assert deadlines.due(now + timedelta(seconds=1)) == []
+    deadlines("old", None, pod("old", "60s", uid="a"))  # a change of the pod keeps the retry
+    assert deadlines.nearest() == retry
+    assert [name for name, _, _ in deadlines.due(retry)] == ["old"]
     # A successor of the name (another uid) is judged afresh; gone pods are forgotten.
-    asked["young"] = lifetime._Asked("stale", now)
-    lifetime.due_pods([pod("old", "60s", uid="z")], 0.0, now, asked)
-    assert asked == {}
+    deadlines("old", None, pod("old", "60s", uid="z"))
+    assert [(name, uid) for name, uid, _ in deadlines.due(now)] == [("old", "z")]
+    deadlines("young", None, None)
+    deadlines("old", None, pod("old", "60s", uid="z", deleting=True))
+    assert deadlines.entries == {} and deadlines.nearest() is None
+
+
+def test_a_deadline_moved_sooner_wakes_the_watcher() -> None:
+    deadlines = fed(0.0, pod("a", "1h", uid="a"))
+    changed = deadlines.changed
+    deadlines("b", None, pod("b", "60s", uid="b"))
+    assert changed.is_set()
+    assert deadlines.nearest() == CREATED + timedelta(seconds=60)
+    quiet = deadlines.changed
+    deadlines("b", None, pod("b", "60s", uid="b"))  # the same deadline: nothing to wake for
+    assert not quiet.is_set()
 
 
 class _Ctx:

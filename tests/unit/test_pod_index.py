@@ -1,4 +1,4 @@
-"""The daemon's pod index: owners, and IP holders without ambiguity (passwordless access)."""
+"""The daemon's pod index: IP holders without ambiguity (passwordless access)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,8 @@ def indexed(*pods: Pod) -> tuple[PodIndex, dict[str, Pod]]:
     return index, {p.metadata.name: p for p in pods}
 
 
-def test_owners_and_ips() -> None:
+def test_ips() -> None:
     index, pods = indexed(pod("a", "u1", "10.0.0.1"), pod("b", "u2", None, "Pending"))
-    assert index.by_owner == {"u1": {"a"}, "u2": {"b"}}
     assert index.holder("10.0.0.1", pods) is pods["a"]
     assert index.holder("10.0.0.9", pods) is None
     assert index.awaiting_ip == {"b"}
@@ -66,4 +65,4 @@ def test_updates_move_and_forget() -> None:
     index("a", first, running)
     assert index.awaiting_ip == set() and index.by_ip == {"10.0.0.3": {"a"}}
     index("a", running, None)
-    assert index.by_ip == {} and index.by_owner == {"u1": set()}
+    assert index.by_ip == {} and index.awaiting_ip == set()

@@ -7,12 +7,19 @@ only the waiters of that object), so the number of open watches stays one per ki
 pods are in flight. The daemon's own writes are fed in with :meth:`KindCache.observe`, so a read
 after a write sees it even before the watch delivers it (read-your-writes). A cache whose watch
 has been failing for longer than ``stale_after`` seconds is not fresh, which turns /readyz red.
+
+With ten thousand pods, whatever runs per request or per change must not walk them all: each
+kind keeps indexes (a pod's owner, its uid; the pod a service was made for), kept in step at
+each change, and tells listeners of each change, so that a task which follows many objects (the
+nearest of their deadlines) updates what it knows of one object instead of rescanning. What it
+holds of each object is a slim projection (:mod:`.slim`): the fields the daemon and its plugins
+read, not the whole object.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -24,11 +31,14 @@ from lightkube.resources.core_v1 import (
 )
 from lightkube.resources.networking_v1 import Ingress
 
+from .. import naming
 from ..kube import Kube
+from . import slim
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Listener = Callable[[str, Any, Any], None]  # name, old (or None), new (or None)
+IndexKey = Callable[[Any], str]  # the key an object is filed under ("": not filed)
 
 
 def _version(obj: Any) -> int | None:
@@ -59,12 +69,21 @@ class KindCache(Generic[T]):
     """One kind's objects by name, kept current by the watch (see module docstring)."""
 
     def __init__(
-        self, kind: type[T], *, namespaced: bool = True, stale_after: float = 10.0
+        self,
+        kind: type[T],
+        *,
+        namespaced: bool = True,
+        stale_after: float = 10.0,
+        indexes: Mapping[str, IndexKey] | None = None,
+        project: Callable[[T], T] | None = None,
     ) -> None:
         self.kind = kind
         self.namespaced = namespaced
         self.stale_after = stale_after
         self.objects: dict[str, T] = {}
+        self._keys = dict(indexes or {})
+        self._indexes: dict[str, dict[str, set[str]]] = {index: {} for index in self._keys}
+        self.project = project  # what of an object is kept (None: all of it)
         self.version = ""
         self.synced = trio.Event()
         self.listeners: list[Listener] = []
@@ -80,6 +99,16 @@ class KindCache(Generic[T]):
 
     def values(self) -> list[T]:
         return list(self.objects.values())
+
+    def indexed(self, index: str, key: str) -> list[T]:
+        """The objects filed under ``key`` in ``index``, by name (KeyError: no such index)."""
+        names = self._indexes[index].get(key, ())
+        return [self.objects[name] for name in sorted(names)]
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(name, old, new)`` at each change from now on; returns its removal."""
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
 
     @property
     def fresh(self) -> bool:
@@ -116,6 +145,21 @@ class KindCache(Generic[T]):
             await event.wait()
 
     # --------------------------------------------------------------- updates
+    def _file(self, name: str, obj: T, add: bool) -> None:
+        for index, key_of in self._keys.items():
+            key = key_of(obj)
+            if not key:
+                continue
+            names = self._indexes[index]
+            if add:
+                names.setdefault(key, set()).add(name)
+            else:
+                filed = names.get(key)
+                if filed is not None:
+                    filed.discard(name)
+                    if not filed:
+                        del names[key]
+
     def _set(self, name: str, obj: T | None) -> None:
         old = self.objects.get(name)
         if obj is None:
@@ -124,6 +168,11 @@ class KindCache(Generic[T]):
             del self.objects[name]
         else:
             self.objects[name] = obj
+        if self._keys:
+            if old is not None:
+                self._file(name, old, False)
+            if obj is not None:
+                self._file(name, obj, True)
         for listener in self.listeners:
             listener(name, old, obj)
         event = self._waiters.pop(name, None)
@@ -136,7 +185,7 @@ class KindCache(Generic[T]):
         """Feed in an object the daemon just wrote (read-your-writes)."""
         name = obj.metadata.name  # type: ignore[attr-defined]
         if _newer(obj, self.objects.get(name)):
-            self._set(name, obj)
+            self._set(name, self.project(obj) if self.project else obj)
 
     def observe_gone(self, name: str, uid: str) -> None:
         """The daemon saw ``name`` (with ``uid``) gone: drop it unless replaced."""
@@ -157,6 +206,7 @@ class KindCache(Generic[T]):
         except ValueError:
             snapshot = None
         fresh = {o.metadata.name: o for o in objects}  # type: ignore[attr-defined]
+        # (the watch loop projects listed objects as they come: see ``slim``)
         for name, held in list(self.objects.items()):
             if name in fresh:
                 continue
@@ -195,14 +245,24 @@ class ClusterCache:
 
     def __init__(self, kube: Kube, *, stale_after: float = 10.0) -> None:
         self.kube = kube
-        self.pods: KindCache[Pod] = KindCache(Pod, stale_after=stale_after)
-        self.services: KindCache[Service] = KindCache(Service, stale_after=stale_after)
-        self.ingresses: KindCache[Ingress] = KindCache(Ingress, stale_after=stale_after)
+        self.pods: KindCache[Pod] = KindCache(
+            Pod,
+            stale_after=stale_after,
+            indexes={"owner": naming.pod_owner, "uid": _uid},
+            project=slim.pod,
+        )
+        made_for = {"pod": _made_for_pod}
+        self.services: KindCache[Service] = KindCache(
+            Service, stale_after=stale_after, indexes=made_for, project=slim.service
+        )
+        self.ingresses: KindCache[Ingress] = KindCache(
+            Ingress, stale_after=stale_after, indexes=made_for, project=slim.ingress
+        )
         self.claims: KindCache[PersistentVolumeClaim] = KindCache(
-            PersistentVolumeClaim, stale_after=stale_after
+            PersistentVolumeClaim, stale_after=stale_after, project=slim.claim
         )
         self.volumes: KindCache[PersistentVolume] = KindCache(
-            PersistentVolume, namespaced=False, stale_after=stale_after
+            PersistentVolume, namespaced=False, stale_after=stale_after, project=slim.volume
         )
 
     @property
@@ -225,10 +285,13 @@ class ClusterCache:
         }
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run every kind's watch; reports once all have listed for the first time."""
+        """Run every kind's watch; reports once all have listed for the first time. The first
+        lists run side by side: the apiserver encodes one while the daemon decodes another."""
         async with trio.open_nursery() as nursery:
             for cache in self.kinds:
-                await nursery.start(self._watch, cache)
+                nursery.start_soon(self._watch, cache)
+            for cache in self.kinds:
+                await cache.synced.wait()
             task_status.started()
 
     async def _watch(
@@ -240,3 +303,13 @@ class ClusterCache:
         await self.kube.watch(
             cache.kind, cache, namespaced=cache.namespaced, task_status=task_status
         )
+
+
+def _uid(obj: Any) -> str:
+    return (obj.metadata.uid if obj.metadata else None) or ""
+
+
+def _made_for_pod(obj: Any) -> str:
+    """The pod a service or ingress was made for (label ``createdForPod``), "" if none."""
+    labels = (obj.metadata.labels if obj.metadata else None) or {}
+    return str(labels.get(naming.LABEL_CREATED_FOR_POD, ""))

@@ -30,7 +30,7 @@ from ..kube import KubeUnavailable, status_code
 from . import manifest, podstate
 from .deletion import Deletions
 from .errors import RequestError
-from .pluginhost import call_sync_hook, run_async_hook
+from .pluginhost import call_sync_hook, dependencies_in_place, run_async_hook
 from .shared import Flow, Shared, log
 
 # Fields of a manifest's metadata that belong to some earlier object, never to a new pod.
@@ -211,6 +211,14 @@ class Creations:
             built: Pod = Pod.from_dict(pod)  # type: ignore[assignment]
         except Exception as exc:
             raise RequestError(400, f"the manifest is not a valid pod: {exc}") from exc
+        if dependencies_in_place(shared.pm, pod=built, ctx=shared.context()):
+            # Nothing to make first: no gate to hold the pod, and none to release (a write).
+            kept = [g for g in spec["schedulingGates"] if g.get("name") != podstate.SCHEDULING_GATE]
+            spec["schedulingGates"] = kept or None
+            assert built.spec is not None
+            built.spec.schedulingGates = [
+                g for g in built.spec.schedulingGates or [] if g.name != podstate.SCHEDULING_GATE
+            ] or None
         try:
             call_sync_hook(
                 shared.pm, "userpods_admit_pod", pod=pod, request=request, ctx=shared.context()
@@ -229,12 +237,19 @@ class Creations:
         assert meta is not None and meta.name and meta.uid
         flow = Flow(meta.name, podstate.owner(pod), meta.uid, started=started)
         flow.progress = self.shared.progress.begin(flow.pod_name, flow.user_id, flow.uid)
+        gates = (pod.spec.schedulingGates or []) if pod.spec else []
+        held = any(g.name == podstate.SCHEDULING_GATE for g in gates)
         if started is None:
             flow.progress.add("resumed", "the creation goes on after a restart of the service")
-        else:
+        elif held:
             flow.progress.add(
                 "accepted", f"pod {flow.pod_name} created, held until its dependencies exist"
             )
+        else:
+            flow.progress.add(
+                "accepted", f"pod {flow.pod_name} created; its dependencies exist already"
+            )
+        self.shared.progress.catch_up(flow.progress)
         self.shared.creating[meta.name] = flow
         self.shared.nursery.start_soon(self._run, flow, podstate.caller(pod), deadline)
         return flow

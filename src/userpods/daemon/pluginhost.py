@@ -67,6 +67,17 @@ async def run_async_hook(
             await result
 
 
+def dependencies_in_place(pm: pluggy.PluginManager, **kwargs: Any) -> bool:
+    """Whether every plugin that ensures dependencies says, by ``userpods_dependencies_ready``,
+    that they are in place already (a plugin that cannot say holds the pod back)."""
+    ready = {impl.plugin: impl for impl in pm.hook.userpods_dependencies_ready.get_hookimpls()}
+    for maker in pm.hook.userpods_ensure_dependencies.get_hookimpls():
+        impl = ready.get(maker.plugin)
+        if impl is None or impl.function(**{a: kwargs[a] for a in impl.argnames}) is not True:
+            return False
+    return True
+
+
 def call_sync_hook(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:
     result: list[Any] = getattr(pm.hook, hook_name)(**kwargs)
     return result

@@ -13,7 +13,7 @@ from typing import Any
 from lightkube.resources.core_v1 import Pod
 
 from ..hooks import Caller
-from ..naming import ANNOTATION_OWNER, PREFIX, user_id_from_labels
+from ..naming import PREFIX, pod_owner
 
 ANNOTATION_STATE = PREFIX + "state"  # creating | ready | failed
 ANNOTATION_DEADLINE = PREFIX + "deadline"  # RFC 3339: when the creation must be done
@@ -51,10 +51,7 @@ def pod_annotations(pod: Pod) -> dict[str, str]:
 def owner(pod: Pod) -> str:
     """The full user id that owns the pod ("" if none): our annotation, or for pods made by
     the original backend, its user/domain labels."""
-    found = pod_annotations(pod).get(ANNOTATION_OWNER)
-    if found:
-        return found
-    return user_id_from_labels(pod.metadata.labels if pod.metadata else None)
+    return pod_owner(pod)
 
 
 def creation_state(pod: Pod) -> str:

@@ -12,6 +12,10 @@ So that a log reads in the order things happened, Ready fills in what its pod's 
 proves (scheduled on a node, containers started) when their Events are still on the way, and
 an Event for a step the log already has is not repeated. Logs of ended creations are kept
 (the last :data:`KEEP_ENDED`) so a stream opened late replays them.
+
+A pod created without a scheduling gate (its dependencies exist) may be scheduled before the
+create call's reply tells the daemon its uid: the Events of pods without a log are held a
+moment (the last :data:`EARLY_KEPT` pods' first few) and told once the log begins.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import trio
 from lightkube.resources.core_v1 import Pod
 
 KEEP_ENDED = 1000  # logs of ended creations kept for late readers (a few KiB each)
+EARLY_KEPT = 256  # pods whose Events came before their log began, held for it
+EARLY_EVENTS = 16  # of those Events, per pod
 
 # Kubernetes Event reasons and the step each one is in a creation's log.
 EVENT_STEPS = {
@@ -146,12 +152,27 @@ class ProgressBook:
         self.live: dict[str, Progress] = {}  # by pod uid (Events name the uid)
         self.live_by_name: dict[str, Progress] = {}
         self.ended: OrderedDict[str, Progress] = OrderedDict()  # by pod name, oldest first
+        self.early: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict()  # by pod uid
 
     def begin(self, pod_name: str, user_id: str, uid: str) -> Progress:
         progress = Progress(pod_name, user_id, uid)
         self.live[uid] = self.live_by_name[pod_name] = progress
         self.ended.pop(pod_name, None)
         return progress
+
+    def hold(self, uid: str, reason: str, message: str, field_path: str) -> None:
+        """An Event of a pod without a log (yet): kept for :meth:`catch_up`."""
+        held = self.early.setdefault(uid, [])
+        self.early.move_to_end(uid)
+        if len(held) < EARLY_EVENTS:
+            held.append((reason, message, field_path))
+        while len(self.early) > EARLY_KEPT:
+            self.early.popitem(last=False)
+
+    def catch_up(self, progress: Progress) -> None:
+        """Tell the log the Events its pod had before the log began."""
+        for reason, message, field_path in self.early.pop(progress.uid, []):
+            progress.event(reason, message, field_path)
 
     def end(self, progress: Progress) -> None:
         """The creation ended (its last step is written, or it stops with the daemon)."""
@@ -174,6 +195,8 @@ class ProgressBook:
 class EventFeed:
     """The watch handler of the daemon's one Events watch: each pod Event to its creation."""
 
+    project = None  # a watch from now lists nothing to keep
+
     def __init__(self, book: ProgressBook) -> None:
         self.book = book
         self.failing = False
@@ -185,9 +208,15 @@ class EventFeed:
         involved = obj.involvedObject
         if kind == "DELETED" or involved is None or involved.kind != "Pod":
             return
-        progress = self.book.live.get(involved.uid or "")
+        uid, told = (
+            involved.uid or "",
+            (obj.reason or "", obj.message or "", involved.fieldPath or ""),
+        )
+        progress = self.book.live.get(uid)
         if progress is not None:
-            progress.event(obj.reason or "", obj.message or "", involved.fieldPath or "")
+            progress.event(*told)
+        elif uid:
+            self.book.hold(uid, *told)
 
     def failed(self, error: BaseException) -> None:
         self.failing = True

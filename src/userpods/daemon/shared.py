@@ -63,7 +63,7 @@ class Flow:
 
 
 class PodIndex:
-    """Pods by owner and by IP, kept in step with the pod cache (a cache listener).
+    """Pods by IP, kept in step with the pod cache (a cache listener).
 
     An IP can be reported by more than one pod: a finished or terminating pod keeps showing
     the address its network has already given to a new pod. ``by_ip`` keeps them all, and
@@ -71,13 +71,11 @@ class PodIndex:
     """
 
     def __init__(self) -> None:
-        self.by_owner: dict[str, set[str]] = {}
         self.by_ip: dict[str, set[str]] = {}
         self.awaiting_ip: set[str] = set()  # live pods without an IP yet
 
     def __call__(self, name: str, old: Pod | None, new: Pod | None) -> None:
         if old is not None:
-            self.by_owner.get(podstate.owner(old), set()).discard(name)
             ip = old.status.podIP if old.status else None
             if ip:
                 self.by_ip.get(ip, set()).discard(name)
@@ -85,9 +83,6 @@ class PodIndex:
                     self.by_ip.pop(ip, None)
         self.awaiting_ip.discard(name)
         if new is not None:
-            user = podstate.owner(new)
-            if user:
-                self.by_owner.setdefault(user, set()).add(name)
             ip = new.status.podIP if new.status else None
             if ip:
                 self.by_ip.setdefault(ip, set()).add(name)
@@ -173,12 +168,7 @@ class Shared:
     # ------------------------------------------------------------------ who has what
     def pods_of(self, user_id: str) -> list[Pod]:
         """The user's pods, from the cache (ownership on the full user id)."""
-        found = []
-        for name in sorted(self.index.by_owner.get(user_id, ())):
-            pod = self.cache.pods.get(name)
-            if pod is not None and podstate.owner(pod) == user_id:
-                found.append(pod)
-        return found
+        return self.cache.pods.indexed("owner", user_id)
 
     def owned(self, user_id: str, pod_name: str) -> Pod | None:
         pod = self.cache.pods.get(pod_name)

@@ -28,9 +28,9 @@ from userpods import naming
 from userpods.hooks import Context, hookimpl
 from userpods.idling import IdleClock, IdleStop, pod_cpu
 from userpods.kube import KubeUnavailable, status_code
+from userpods.naming import pod_owner
 
 from .lifetime import EXPIRED, EXPIRED_HELP, rfc3339
-from .volumes import pod_owner
 
 PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 SOURCE = "idle"

@@ -9,8 +9,8 @@ cannot buy more time by writing a manifest), an invalid one refuses the create_p
 ``maxLifetime`` (0, the default) only annotated pods have a lifetime.
 
 One background task (started by ``userpods_startup``) sleeps until the nearest deadline of all
-pods, woken early by any change of the pod cache (a pod made or gone, whose deadline may be
-nearer). A pod past its deadline is deleted through the daemon's deletion flow
+pods, woken early when a pod's deadline is added or moved (:class:`Deadlines`, fed by a listener
+on the pod cache). A pod past its deadline is deleted through the daemon's deletion flow
 (``ctx.delete_pod``), exactly as a delete_pod request deletes it (its services, its storage
 when it was the user's last pod), with the reason in the flow's log lines; each is counted on
 /metrics as ``userpods_pods_expired_total{source}`` (``maxLifetime`` or ``annotation``).
@@ -20,6 +20,7 @@ as ``expires_reason``.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,8 +32,7 @@ from lightkube.resources.core_v1 import Pod
 
 from userpods.durations import format_duration, parse_duration
 from userpods.hooks import Context, PodRejected, hookimpl
-
-from .volumes import pod_owner
+from userpods.naming import pod_owner
 
 ANNOTATION = "sciencedata.dk/max-lifetime"
 EXPIRED = "userpods_pods_expired"
@@ -130,63 +130,105 @@ def userpods_startup(ctx: Context) -> None:
     ctx.spawn("max-lifetime", partial(watch, ctx))
 
 
-@dataclass
-class _Asked:
-    uid: str
-    again: datetime  # when to ask again if the pod is still not being deleted
+class Deadlines:
+    """The users' pods' deadlines, kept by a listener on the pod cache (each change updates
+    one pod's entry: no walk over all pods, which with ten thousand of them at every change
+    was most of the daemon's CPU), ordered in a heap.
 
+    A pod asked to go is not asked again before ``RETRY_AFTER`` (its retry moment becomes its
+    deadline); a successor of its name (another uid) is judged afresh; a pod that is gone or
+    being deleted has no entry (the deletion flow, or Kubernetes, sees it through).
+    """
 
-def due_pods(
-    pods: list[Pod], default: float, now: datetime, asked: dict[str, _Asked]
-) -> tuple[list[tuple[Pod, Lifetime]], datetime | None]:
-    """The users' pods past their deadline and not yet asked to go (or whose ask is due
-    again), and the nearest moment something else becomes due (None: nothing will)."""
-    due: list[tuple[Pod, Lifetime]] = []
-    nearest: datetime | None = None
-    live: dict[str, str] = {}
-    for pod in pods:
-        meta = pod.metadata
-        if meta is None or not meta.name or meta.deletionTimestamp is not None:
-            continue  # already going: the deletion flow (or Kubernetes) sees it through
-        if not pod_owner(pod):
-            continue  # not a user's pod
-        found = expiry(pod, default)
+    def __init__(self, default: float) -> None:
+        self.default = default
+        self.entries: dict[str, tuple[str, datetime, Lifetime]] = {}  # name: uid, moment, why
+        self._heap: list[tuple[datetime, str, str]] = []  # stale items are skipped when met
+        self._again: dict[str, tuple[str, datetime]] = {}  # asked: uid, when to ask again
+        self.changed = trio.Event()  # set when an entry is added or moved
+
+    def __call__(self, name: str, old: Pod | None, new: Pod | None) -> None:
+        found = _deadline(new, self.default)
         if found is None:
-            continue
-        moment, life = found
-        live[meta.name] = meta.uid or ""
-        previous = asked.get(meta.name)
-        if previous is not None and previous.uid == meta.uid and previous.again > now:
-            moment = previous.again
-        elif moment <= now:
-            due.append((pod, life))
-            continue
-        nearest = moment if nearest is None else min(nearest, moment)
-    for name in [n for n, a in asked.items() if live.get(n) != a.uid]:
-        del asked[name]  # gone, going, or replaced by a pod of the same name
-    return due, nearest
+            self.entries.pop(name, None)
+            self._again.pop(name, None)
+            return
+        uid, moment, life = found
+        again = self._again.get(name)
+        if again is not None and again[0] != uid:
+            del self._again[name]  # a successor of the name
+        elif again is not None:
+            moment = max(moment, again[1])
+        self._put(name, (uid, moment, life))
+
+    def _put(self, name: str, entry: tuple[str, datetime, Lifetime]) -> None:
+        if self.entries.get(name) == entry:
+            return
+        self.entries[name] = entry
+        heapq.heappush(self._heap, (entry[1], name, entry[0]))
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def _valid(self, item: tuple[datetime, str, str]) -> bool:
+        moment, name, uid = item
+        entry = self.entries.get(name)
+        return entry is not None and entry[0] == uid and entry[1] == moment
+
+    def nearest(self) -> datetime | None:
+        """The nearest deadline (None: no pod has one)."""
+        while self._heap and not self._valid(self._heap[0]):
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def due(self, now: datetime) -> list[tuple[str, str, Lifetime]]:
+        """The pods (name, uid, lifetime) whose deadline has come: each is marked asked, with
+        its retry moment as its next deadline."""
+        found = []
+        while (nearest := self.nearest()) is not None and nearest <= now:
+            _, name, uid = heapq.heappop(self._heap)
+            life = self.entries[name][2]
+            found.append((name, uid, life))
+            again = now + timedelta(seconds=RETRY_AFTER)
+            self._again[name] = (uid, again)
+            self._put(name, (uid, again, life))
+        return found
+
+
+def _deadline(pod: Pod | None, default: float) -> tuple[str, datetime, Lifetime] | None:
+    """A user's pod's uid, deadline and lifetime; None if it has none, is gone or going."""
+    meta = pod.metadata if pod is not None else None
+    if pod is None or meta is None or not meta.name or meta.deletionTimestamp is not None:
+        return None
+    if not pod_owner(pod):
+        return None  # not a user's pod
+    found = expiry(pod, default)
+    return (meta.uid or "", *found) if found is not None else None
 
 
 async def watch(ctx: Context) -> None:
     """Delete each pod at its deadline, for as long as the daemon runs (it cancels this task
     when it stops; the next start begins it again from the pods' creationTimestamps)."""
-    asked: dict[str, _Asked] = {}
-    while True:
-        changed = ctx.cache.pods.changed()
-        now = datetime.now(UTC)
-        due, nearest = due_pods(ctx.cache.pods.values(), ctx.settings.max_lifetime, now, asked)
-        for pod, life in due:
-            assert pod.metadata is not None and pod.metadata.name
-            name = pod.metadata.name
-            asked[name] = _Asked(pod.metadata.uid or "", now + timedelta(seconds=RETRY_AFTER))
-            ctx.spawn(f"expire {name}", partial(_expire, ctx, name, pod_owner(pod), life))
-        if due:
-            continue  # asked: take a fresh look (the retry moments are among the deadlines)
-        if nearest is None:
-            await changed.wait()
-            continue
-        with trio.move_on_after((nearest - now).total_seconds()):
-            await changed.wait()
+    deadlines = Deadlines(ctx.settings.max_lifetime)
+    pods = ctx.cache.pods
+    stop_listening = pods.listen(deadlines)
+    try:
+        for pod in pods.values():
+            deadlines((pod.metadata.name if pod.metadata else None) or "", None, pod)
+        while True:
+            changed = deadlines.changed
+            now = datetime.now(UTC)
+            for name, _uid, life in deadlines.due(now):
+                held = pods.get(name)
+                user_id = pod_owner(held) if held is not None else ""
+                ctx.spawn(f"expire {name}", partial(_expire, ctx, name, user_id, life))
+            nearest = deadlines.nearest()
+            if nearest is None:
+                await changed.wait()
+                continue
+            with trio.move_on_after((nearest - now).total_seconds()):
+                await changed.wait()
+    finally:
+        stop_listening()
 
 
 async def _expire(ctx: Context, name: str, user_id: str, life: Lifetime) -> None:

@@ -20,8 +20,6 @@ from typing import Any
 from userpods.hooks import Context, CreateRequest, OverQuota, PodRejected, hookimpl
 from userpods.quotas import PODS, format_quantity, pod_amounts, unlimited_containers
 
-from .volumes import pod_owner
-
 FINISHED = ("Succeeded", "Failed")
 REFUSALS = "userpods_quota_refusals"
 REFUSALS_HELP = "create_pod requests refused by a per-user quota, by the limit."
@@ -31,8 +29,8 @@ def _usage(ctx: Context, user_id: str) -> tuple[int, dict[str, dict[str, Decimal
     """The user's pods that hold resources: their number and summed requests and limits."""
     count = 0
     sums: dict[str, dict[str, Decimal]] = {"requests": {}, "limits": {}}
-    for pod in ctx.cache.pods.values():
-        if pod_owner(pod) != user_id or (pod.status and pod.status.phase in FINISHED):
+    for pod in ctx.cache.pods.indexed("owner", user_id):
+        if pod.status and pod.status.phase in FINISHED:
             continue
         count += 1
         manifest = pod.to_dict()

@@ -91,9 +91,9 @@ def _made_for_gone_pods(
     """The objects of ``kind`` (named ``*<suffix>``; made for ``pod_name``, if given) whose pod
     no longer exists: by owner reference, or by ``createdForPod`` for the original's."""
     cache = _cache_of(ctx, kind)
-    live = {p.metadata.uid for p in ctx.cache.pods.values() if p.metadata}
+    pods = ctx.cache.pods
     found = []
-    for obj in cache.values():
+    for obj in cache.indexed("pod", pod_name) if pod_name else cache.values():
         meta = obj.metadata
         labels = (meta.labels or {}) if meta else {}
         if meta is None or LABEL_CREATED_FOR_POD not in labels or meta.deletionTimestamp:
@@ -103,7 +103,9 @@ def _made_for_gone_pods(
         if pod_name and labels[LABEL_CREATED_FOR_POD] != pod_name:
             continue
         uid = owner_uid(obj)
-        if uid in live or (not uid and ctx.cache.pods.get(labels[LABEL_CREATED_FOR_POD])):
+        if (uid and pods.indexed("uid", uid)) or (
+            not uid and pods.get(labels[LABEL_CREATED_FOR_POD])
+        ):
             continue
         found.append(obj)
     return found

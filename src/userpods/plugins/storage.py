@@ -30,7 +30,7 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim,
 
 from userpods.config import Settings
 from userpods.hooks import Context, CreateRequest, PodContext, PodRejected, StepFailed, hookimpl
-from userpods.naming import STORAGE_PREFIX
+from userpods.naming import STORAGE_PREFIX, pod_owner
 
 from .common import ANNOTATION_OWNER
 from .volumes import (
@@ -40,7 +40,6 @@ from .volumes import (
     create_volume,
     find_claim,
     find_volume,
-    pod_owner,
     rebind,
     volume_owner,
 )
@@ -97,6 +96,28 @@ class UserStorage:
             spec["volumes"] = list(spec.get("volumes") or []) + added
 
     # ------------------------------------------------------------------ ensure
+    @hookimpl
+    def userpods_dependencies_ready(self, pod: Pod, ctx: Context) -> bool:
+        """The pod's storage is ready when its user's claim is Bound to the user's volume,
+        neither of them going (what ``userpods_ensure_dependencies`` would then leave as is)."""
+        name = storage_name(pod)
+        if not name:
+            return True
+        user_id = pod_owner(pod)
+        claim = ctx.cache.claims.get(name)
+        if claim is None or not _bound(claim) or claim_owner(claim) != user_id:
+            return False
+        if claim.metadata is None or claim.metadata.deletionTimestamp:
+            return False
+        volume = find_volume(ctx, user_id, name)
+        return (
+            volume is not None
+            and volume.metadata is not None
+            and not volume.metadata.deletionTimestamp
+            and volume.status is not None
+            and volume.status.phase == "Bound"
+        )
+
     @hookimpl
     async def userpods_ensure_dependencies(self, ctx: PodContext) -> None:
         pod = ctx.pod
@@ -187,7 +208,7 @@ class UserStorage:
 
 def _has_pods(ctx: Context, user_id: str) -> bool:
     """Whether the user has a pod: ours (owner annotation) or the original's (labels)."""
-    return any(pod_owner(pod) == user_id for pod in ctx.cache.pods.values())
+    return bool(ctx.cache.pods.indexed("owner", user_id))
 
 
 def _bound(claim: PersistentVolumeClaim | None) -> bool:

@@ -28,6 +28,7 @@ from userpods.naming import (
     ANNOTATION_NAMESPACE,
     ANNOTATION_OWNER,
     STORAGE_PREFIX,
+    pod_owner,
     storage_claim_candidates,
     user_id_from_labels,
     volume_name_candidates,
@@ -113,14 +114,6 @@ def _storage_claims(pod: Any) -> list[str]:
     volumes = (pod.spec.volumes or []) if pod.spec else []
     claims = [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
     return [c for c in claims if c.startswith(STORAGE_PREFIX)]
-
-
-def pod_owner(pod: Any) -> str:
-    """The full user id a pod belongs to: ours (annotation) or the original's (labels)."""
-    meta = pod.metadata
-    if meta is None:
-        return ""
-    return (meta.annotations or {}).get(ANNOTATION_OWNER) or user_id_from_labels(meta.labels)
 
 
 def find_volume(ctx: Context, user_id: str, claim_name: str) -> PersistentVolume | None:

@@ -1,0 +1,175 @@
+"""What the cache keeps of each object: the fields the daemon and its plugins read.
+
+A pod as the apiserver sends it is some 12 KB once decoded: its service-account volume, its
+tolerations, every container's environment, mounts and security context, the images' digests,
+the managed fields. The daemon reads none of that from the cache (it checks a manifest before
+the pod exists, from the manifest), so with ten thousand pods cached, keeping it all would be
+most of the daemon's memory. Each projection here keeps, of the object, what is listed and
+drops the rest; strings that thousands of objects repeat (label and annotation keys, condition
+types, node names) are interned so that each is held once.
+
+Kept of a pod: all its metadata but ``managedFields``; of its spec the containers' and init
+containers' name, image, ports, resources and restart policy, the node, the restart policy, the
+scheduling gates, the pod-level resources and overhead, and the volumes that mount a claim (name
+and claim only); all of its status but the containers' image digests, container ids, allocated
+resources and mounts, and the pod's IP lists (``podIP``/``hostIP`` stay). Of a service: its
+metadata, type, ports and selector. Of ingresses, claims and volumes (a few per user): everything
+but ``managedFields``. A plugin that needs more
+of a pod reads it from the API (``ctx.kube.get``): see docs/hooks.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TypeVar
+
+import msgspec
+from lightkube.models.core_v1 import (
+    Container,
+    ContainerStatus,
+    PersistentVolumeClaimVolumeSource,
+    PodCondition,
+    PodSpec,
+    PodStatus,
+    ServiceSpec,
+    Volume,
+)
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Pod, Service
+
+T = TypeVar("T")
+_SHORT = 256  # strings longer than this are rarely repeated: not worth interning
+
+
+def _text(value: str | None) -> str | None:
+    return sys.intern(value) if value is not None and len(value) <= _SHORT else value
+
+
+def _strings(found: dict[str, str] | None) -> dict[str, str] | None:
+    if not found:
+        return found
+    return {sys.intern(k): _text(v) or "" for k, v in found.items()}
+
+
+def meta(m: ObjectMeta | None) -> ObjectMeta | None:
+    """The metadata without ``managedFields``, its keys and short values interned."""
+    if m is None:
+        return None
+    return msgspec.structs.replace(
+        m,
+        managedFields=None,
+        labels=_strings(m.labels),
+        annotations=_strings(m.annotations),
+        namespace=_text(m.namespace),
+    )
+
+
+def _container(c: Container) -> Container:
+    return Container(
+        name=sys.intern(c.name),
+        image=_text(c.image),
+        ports=c.ports,
+        resources=c.resources,
+        restartPolicy=c.restartPolicy,
+    )
+
+
+def _claim_volume(v: Volume) -> Volume:
+    claim = v.persistentVolumeClaim
+    assert claim is not None
+    return Volume(
+        name=v.name,
+        persistentVolumeClaim=PersistentVolumeClaimVolumeSource(
+            claimName=claim.claimName, readOnly=claim.readOnly
+        ),
+    )
+
+
+def _spec(spec: PodSpec | None) -> PodSpec | None:
+    if spec is None:
+        return None
+    claims = [_claim_volume(v) for v in spec.volumes or [] if v.persistentVolumeClaim]
+    return PodSpec(
+        containers=[_container(c) for c in spec.containers or []],
+        initContainers=[_container(c) for c in spec.initContainers]
+        if spec.initContainers
+        else None,
+        nodeName=_text(spec.nodeName),
+        restartPolicy=_text(spec.restartPolicy),
+        schedulingGates=spec.schedulingGates,
+        resources=spec.resources,
+        overhead=spec.overhead,
+        volumes=claims or None,
+    )
+
+
+def _container_status(cs: ContainerStatus) -> ContainerStatus:
+    return ContainerStatus(
+        image=_text(cs.image) or "",
+        imageID="",
+        name=sys.intern(cs.name),
+        ready=cs.ready,
+        restartCount=cs.restartCount,
+        lastState=cs.lastState,
+        started=cs.started,
+        state=cs.state,
+    )
+
+
+def _condition(c: PodCondition) -> PodCondition:
+    return PodCondition(
+        type=sys.intern(c.type),
+        status=sys.intern(c.status),
+        reason=_text(c.reason),
+        message=c.message,
+        lastTransitionTime=c.lastTransitionTime,
+    )
+
+
+def _status(status: PodStatus | None) -> PodStatus | None:
+    if status is None:
+        return None
+
+    def each(found: list[ContainerStatus] | None) -> list[ContainerStatus] | None:
+        return [_container_status(cs) for cs in found] if found else found
+
+    return PodStatus(
+        phase=_text(status.phase),
+        conditions=[_condition(c) for c in status.conditions] if status.conditions else None,
+        containerStatuses=each(status.containerStatuses),
+        initContainerStatuses=each(status.initContainerStatuses),
+        hostIP=_text(status.hostIP),
+        podIP=status.podIP,
+        startTime=status.startTime,
+        reason=status.reason,
+        message=status.message,
+    )
+
+
+def pod(p: Pod) -> Pod:
+    """What the cache keeps of a pod (see the module docstring)."""
+    return Pod(
+        apiVersion=p.apiVersion,
+        kind=p.kind,
+        metadata=meta(p.metadata),
+        spec=_spec(p.spec),
+        status=_status(p.status),
+    )
+
+
+def _meta_only(obj: Any) -> Any:
+    return msgspec.structs.replace(obj, metadata=meta(obj.metadata))
+
+
+def service(s: Service) -> Service:
+    """What the cache keeps of a service (see the module docstring)."""
+    spec = s.spec
+    kept = (
+        ServiceSpec(type=_text(spec.type), ports=spec.ports, selector=_strings(spec.selector))
+        if spec is not None
+        else None
+    )
+    return Service(apiVersion=s.apiVersion, kind=s.kind, metadata=meta(s.metadata), spec=kept)
+
+
+ingress = claim = volume = _meta_only
