@@ -361,3 +361,16 @@ async def test_serve_with_a_missing_kubeconfig_says_so_in_one_line(tmp_path: Pat
     assert result.returncode == 1
     [line] = result.stderr.decode().splitlines()  # no traceback
     assert line.startswith("userpods serve: cannot load the Kubernetes configuration: ")
+
+
+def test_the_command_line_loads_the_simulated_cluster_only_when_asked() -> None:
+    """``userpods serve`` (no --sim) never imports the simulated cluster: it would be some
+    11 MiB of every production daemon's memory."""
+    probe = (
+        "import sys, userpods.__main__; "
+        "print(sorted(m for m in sys.modules if m.startswith('userpods.sim')))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]", found.stdout

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 from lightkube import KubeConfig
@@ -27,7 +28,12 @@ from .daemon.service import serve_daemon
 from .examples import manifest_names, serve_examples
 from .kube import load_config
 from .logs import configure_logging
-from .sim import Catalogue, CatalogueError, FaultSettings, KubeletTimings, SimOptions, serve_sim
+
+if TYPE_CHECKING:
+    from .sim import SimOptions
+
+# The simulated cluster is imported where it is used: ``serve`` without ``--sim`` never loads
+# it (some 11 MiB of a daemon's memory).
 
 
 def _sim_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,6 +94,8 @@ def _sim_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _sim_options(args: argparse.Namespace) -> SimOptions:
+    from .sim import Catalogue, CatalogueError, FaultSettings, KubeletTimings, SimOptions
+
     try:
         data = json.loads(args.faults)
     except ValueError as exc:
@@ -153,6 +161,8 @@ async def _until_signalled(run: Callable[[trio.Event], Awaitable[None]]) -> None
 
 
 async def _serve_sim(options: SimOptions, stop: trio.Event) -> None:
+    from .sim import serve_sim
+
     async with trio.open_nursery() as nursery:
         cluster = await nursery.start(
             lambda task_status: serve_sim(options, shutdown=stop, task_status=task_status)
@@ -248,6 +258,8 @@ async def _serve_daemon(
     async with trio.open_nursery() as nursery:
         extra = ""
         if args.sim:
+            from .sim import SimOptions, serve_sim
+
             examples = await nursery.start(serve_examples)
             options = SimOptions(
                 port=0,
@@ -315,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "sim":
+        from .sim import CatalogueError
+
         options = _sim_options(args)
         failure: tuple[str, int] | None = None
         # Errors arrive wrapped in (nested) exception groups from the nurseries.

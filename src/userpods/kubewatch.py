@@ -89,7 +89,9 @@ def _collector_paused() -> Iterator[None]:
     finally:
         _pausing -= 1
         if _pausing == 0 and _was_enabled:
-            gc.collect(1)  # the young garbage first: what is frozen is never collected
+            # No collection first: with the collector paused, everything made since is young,
+            # and collecting it would walk all of it (0.16 s at 10,000 pods). The cycles it
+            # might find (a few of the HTTP client's, while a list was read) stay, frozen.
             gc.freeze()
             gc.enable()
 

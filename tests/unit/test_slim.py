@@ -238,5 +238,5 @@ def test_a_service_keeps_its_ports_and_owner() -> None:
     kept = slim.service(full)  # type: ignore[arg-type]
     assert made_for(kept, pod) and made_for(full, pod)
     assert kept.spec is not None and kept.spec.ports and kept.spec.ports[0].nodePort == 30022
-    assert kept.spec.type == "NodePort" and kept.spec.selector == {"podName": "p"}
+    assert kept.spec.type == "NodePort" and kept.spec.selector is None
     assert kept.spec.clusterIP is None and kept.status is None

@@ -12,10 +12,12 @@ Kept of a pod: all its metadata but ``managedFields``; of its spec the container
 containers' name, image, ports, resources and restart policy, the node, the restart policy, the
 scheduling gates, the pod-level resources and overhead, and the volumes that mount a claim (name
 and claim only); all of its status but the containers' image digests, container ids, allocated
-resources and mounts, and the pod's IP lists (``podIP``/``hostIP`` stay). Of a service: its
-metadata, type, ports and selector. Of ingresses, claims and volumes (a few per user): everything
-but ``managedFields``. A plugin that needs more
-of a pod reads it from the API (``ctx.kube.get``): see docs/hooks.md.
+resources and mounts, the pod's IP lists (``podIP``/``hostIP`` stay), and the conditions other
+than ``Ready`` and ``PodScheduled`` (which say whether it serves, and why it waits; only Ready's
+time is kept, for how long it has served), and a container's last state unless it ended.
+Of a service: its metadata, type and ports. Of ingresses, claims and volumes (a few per user):
+everything but ``managedFields``. A plugin that needs more of a pod reads it from the API
+(``ctx.kube.get``): see docs/hooks.md.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from lightkube.models.core_v1 import (
     ServiceSpec,
     Volume,
 )
-from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Pod, Service
 
 T = TypeVar("T")
@@ -52,15 +54,31 @@ def _strings(found: dict[str, str] | None) -> dict[str, str] | None:
 
 
 def meta(m: ObjectMeta | None) -> ObjectMeta | None:
-    """The metadata without ``managedFields``, its keys and short values interned."""
+    """The metadata without ``managedFields``, its keys and short values interned (a pod's
+    name recurs in its labels and in its services' labels, selector and owner reference; its
+    uid in their owner references: each is held once)."""
     if m is None:
         return None
+    owners = m.ownerReferences
     return msgspec.structs.replace(
         m,
         managedFields=None,
+        name=_text(m.name),
+        uid=_text(m.uid),
         labels=_strings(m.labels),
         annotations=_strings(m.annotations),
         namespace=_text(m.namespace),
+        ownerReferences=[_owner(o) for o in owners] if owners else owners,
+    )
+
+
+def _owner(o: OwnerReference) -> OwnerReference:
+    return msgspec.structs.replace(
+        o,
+        apiVersion=sys.intern(o.apiVersion),
+        kind=sys.intern(o.kind),
+        name=sys.intern(o.name),
+        uid=sys.intern(o.uid),
     )
 
 
@@ -110,10 +128,13 @@ def _container_status(cs: ContainerStatus) -> ContainerStatus:
         name=sys.intern(cs.name),
         ready=cs.ready,
         restartCount=cs.restartCount,
-        lastState=cs.lastState,
+        lastState=cs.lastState if cs.lastState and cs.lastState.terminated else None,
         started=cs.started,
         state=cs.state,
     )
+
+
+KEPT_CONDITIONS = frozenset({"Ready", "PodScheduled"})
 
 
 def _condition(c: PodCondition) -> PodCondition:
@@ -122,7 +143,7 @@ def _condition(c: PodCondition) -> PodCondition:
         status=sys.intern(c.status),
         reason=_text(c.reason),
         message=c.message,
-        lastTransitionTime=c.lastTransitionTime,
+        lastTransitionTime=c.lastTransitionTime if c.type == "Ready" else None,
     )
 
 
@@ -135,7 +156,8 @@ def _status(status: PodStatus | None) -> PodStatus | None:
 
     return PodStatus(
         phase=_text(status.phase),
-        conditions=[_condition(c) for c in status.conditions] if status.conditions else None,
+        conditions=[_condition(c) for c in status.conditions or [] if c.type in KEPT_CONDITIONS]
+        or None,
         containerStatuses=each(status.containerStatuses),
         initContainerStatuses=each(status.initContainerStatuses),
         hostIP=_text(status.hostIP),
@@ -164,11 +186,7 @@ def _meta_only(obj: Any) -> Any:
 def service(s: Service) -> Service:
     """What the cache keeps of a service (see the module docstring)."""
     spec = s.spec
-    kept = (
-        ServiceSpec(type=_text(spec.type), ports=spec.ports, selector=_strings(spec.selector))
-        if spec is not None
-        else None
-    )
+    kept = ServiceSpec(type=_text(spec.type), ports=spec.ports) if spec is not None else None
     return Service(apiVersion=s.apiVersion, kind=s.kind, metadata=meta(s.metadata), spec=kept)
 
 
