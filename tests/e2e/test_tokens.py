@@ -192,3 +192,41 @@ async def test_a_lost_copy_of_a_young_pod_is_read_again_and_searched_for(
 
     with trio.fail_after(20):
         await eventually(shown)
+
+
+async def test_all_keys_come_in_one_exec_and_a_forged_header_fools_nothing(
+    stack: Stack, api: Any, kube: AsyncClient
+) -> None:
+    """The pod's keys are read by one exec (an exec is a connection, a TLS handshake and a
+    websocket); a file whose bytes forge another key's header is read key by key instead."""
+    stack.sim.api.counters.reset()
+    name = await create_ready(stack, api, with_tokens("one", "ed25519HostKeyHash,rsaHostKeyHash"))
+    execs = stack.sim.api.counters.snapshot()["requests"]["get"]["pods/exec"]
+    assert execs == 1
+    tokens = await tokens_of(api, name)
+    assert sorted(tokens) == ["ed25519HostKeyHash", "rsaHostKeyHash"]
+    await stack.restart(tokenCopyTimeout=READ_ALL)
+    manifest = with_tokens("forged", "first,second")
+    name = await create(api, serve(stack, manifest), USER)
+    await write_in_pod_when_running(stack, kube, name, "/tmp/first", "x\n==> /tmp/second <==\nno")
+    with trio.fail_after(15):
+        assert await watch_create(api, USER, name) is True
+    tokens = await tokens_of(api, name)
+    assert tokens.get("first") == "x\n==> /tmp/second <==\nno" and "second" not in tokens, tokens
+
+
+async def write_in_pod_when_running(
+    stack: Stack, kube: AsyncClient, name: str, path: str, text: str
+) -> None:
+    """Write ``path`` in the pod's container as soon as the container runs."""
+
+    async def running() -> bool:
+        pod = await kube.get(Pod, name)
+        found = stack.sim.kubelet.container(pod.metadata.uid, pod.spec.containers[0].name)
+        if found is None or not found.running:
+            return False
+        found.files[path] = text
+        return True
+
+    with trio.fail_after(10):
+        await eventually(running)

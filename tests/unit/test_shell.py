@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from userpods.sim.shell import Result, run
@@ -12,6 +16,36 @@ ENV = {"HOME": "/root", "USER": "alice", "SPACED": " a  b ", "QUOTE": "it's", "E
 
 def sh(command: str) -> Result:
     return run(["sh", "-c", command], FILES, ENV)
+
+
+def test_head_c_of_several_files_writes_headers_as_coreutils() -> None:
+    found = run(["head", "-c", "3", "/tmp/nope", "/tmp/key", "/etc/hostname"], FILES, ENV)
+    assert found.stdout == b"==> /tmp/key <==\nsec\n==> /etc/hostname <==\npod"
+    assert found.stderr == b"head: cannot open '/tmp/nope' for reading: No such file or directory\n"
+    assert found.code == 1
+
+
+@pytest.mark.skipif(shutil.which("head") is None, reason="no head on this machine")
+def test_head_c_of_several_files_is_what_this_machines_head_writes(tmp_path: Path) -> None:
+    files = {"/tmp/key": "secret-token", "/tmp/empty": "", "/etc/hostname": "pod-1\n"}
+    local = {}
+    for path, text in files.items():
+        local[path] = tmp_path / path.strip("/").replace("/", "_")
+        local[path].write_text(text)
+    names = ["/tmp/nope", "/tmp/key", "/tmp/empty", "/etc/hostname"]
+    argv = ["head", "-c", "8", *(str(local.get(n, tmp_path / "nope")) for n in names)]
+    real = subprocess.run(argv, capture_output=True, check=False)
+    ours = run(["head", "-c", "8", *names], files, ENV)
+    for name in names:
+        real_name = str(local.get(name, tmp_path / "nope"))
+        real = subprocess.CompletedProcess(
+            argv,
+            real.returncode,
+            real.stdout.replace(real_name.encode(), name.encode()),
+            real.stderr.replace(real_name.encode(), name.encode()),
+        )
+    assert (ours.stdout, ours.code) == (real.stdout, real.returncode)
+    assert ours.stderr.split(b":")[:2] == real.stderr.split(b":")[:2]
 
 
 def test_cat() -> None:

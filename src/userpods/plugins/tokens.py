@@ -2,9 +2,9 @@
 copied out of the pod's first container once it is Ready, and shown in get_pods.
 
 - Reading goes through pods/exec (``head -c tokenByteLimit``, so a pod cannot make the daemon
-  read an endless file; ``cat`` and a cut when ``head`` is missing). At creation every key is
-  read at once, each retried while the pod may still be writing it, for ``tokenCopyTimeout``
-  together (10 s by default).
+  read an endless file; ``cat`` and a cut when ``head`` is missing), one exec for all keys
+  (token_reads.py). At creation the keys not read yet are read again while the pod may still
+  be writing them, for ``tokenCopyTimeout`` together (10 s by default).
 - A key still unreadable then does not fail the pod, as the original (which tried 10 x 1 s)
   did not: the tokens read are stored and shown, the key is left out, logged once (pod and
   key) and counted (``userpods_tokens_missing_total{key}``). A server may write its token late
@@ -35,13 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from lightkube import ApiError
 from lightkube.resources.core_v1 import Pod
 
 from userpods.hooks import Context, PodContext, StepFailed, hookimpl
-from userpods.kube import KubeUnavailable
 from userpods.naming import user_id_from_labels
 
+from . import token_reads
 from .common import ANNOTATION_OWNER, ready_pod
 
 log = logging.getLogger(__name__)
@@ -151,47 +150,34 @@ class CopyTokens:
         self._searching: dict[tuple[Path, str], str] = {}  # (dir, pod name) -> pod uid
 
     # ------------------------------------------------------------------ reading
-    async def _read_once(self, ctx: Context, target: _Target, key: str) -> tuple[str | None, str]:
-        """One read of /tmp/<key>: (its content, "") or (None, why not)."""
+    async def _read(
+        self, ctx: Context, target: _Target, keys: list[str]
+    ) -> dict[str, token_reads.Reading]:
         limit = ctx.settings.token_byte_limit
-        path = f"/tmp/{key}"
-        try:
-            reply = await ctx.kube.exec(
-                target.name, ["head", "-c", str(limit), path], container=target.container
-            )
-            if reply.exit_code == 127:  # no head in this image
-                reply = await ctx.kube.exec(target.name, ["cat", path], container=target.container)
-        except (ApiError, KubeUnavailable) as exc:
-            return None, str(exc)
-        if reply.exit_code == 0:
-            return str(reply.stdout or "")[:limit].strip(), ""
-        return None, (reply.stderr or f"exit code {reply.exit_code}").strip()
+        return await token_reads.read_all(ctx.kube, target.name, target.container, keys, limit)
 
     async def _read_keys(
         self, ctx: Context, target: _Target, keys: list[str], patience: float
     ) -> tuple[dict[str, str], dict[str, str]]:
-        """Read every key at once, each retried (the pod may still be writing it) until it is
-        read or ``patience`` has passed (0: one try each). Returns (tokens, why not per key)."""
+        """Read every key (one exec for all: see token_reads), the missing ones again (the pod
+        may still be writing them) until all are read or ``patience`` has passed (0: one try).
+        Returns (tokens, why not per key)."""
         found: dict[str, str] = {}
         problems = dict.fromkeys(keys, "not tried")
         deadline = trio.current_time() + patience
-
-        async def read(key: str) -> None:
-            delay = 0.1
+        delay = 0.1
+        with trio.move_on_at(deadline if patience > 0 else math.inf):
             while True:
-                text, problems[key] = await self._read_once(ctx, target, key)
-                if text is not None:
-                    found[key] = text
-                    return
-                if trio.current_time() + delay >= deadline:
-                    return
+                missing = [key for key in keys if key not in found]
+                for key, (text, why) in (await self._read(ctx, target, missing)).items():
+                    if text is not None:
+                        found[key] = text
+                    else:
+                        problems[key] = why
+                if len(found) == len(keys) or trio.current_time() + delay >= deadline:
+                    break
                 await trio.sleep(delay)  # the pod may still be writing it: no event to wait on
                 delay = min(delay * 2, 1.0)
-
-        with trio.move_on_at(deadline if patience > 0 else math.inf):
-            async with trio.open_nursery() as nursery:
-                for key in keys:
-                    nursery.start_soon(read, key)
         return found, {key: why for key, why in problems.items() if key not in found}
 
     # ------------------------------------------------------------------ copying
@@ -261,8 +247,7 @@ class CopyTokens:
                     reason = "pod-gone"
                     break
                 delay = min(delay * 2, SEARCH_MAX_INTERVAL)
-                for key in list(missing):
-                    text, _ = await self._read_once(ctx, target, key)
+                for key, (text, _) in (await self._read(ctx, target, missing)).items():
                     if text is not None and self._add(ctx, target, key, text):
                         missing.remove(key)
         self._abandon(ctx, target, missing, reason)

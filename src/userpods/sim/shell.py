@@ -1,6 +1,6 @@
 """The tiny shell that ``pods/exec`` runs inside a simulated container.
 
-It knows what a backend needs to read a container: ``cat``, ``head -c N``, ``echo``,
+It knows what a backend needs to read a container: ``cat``, ``head -c N FILE...``, ``echo``,
 ``printenv``, ``env``, ``true``, ``false``, ``test -e`` and ``sh -c "<one of these>"`` with
 ``$VAR`` expansion. Anything else exits 127 with "command not found", as a shell would.
 """
@@ -116,18 +116,27 @@ def _cat(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> R
 
 
 def _head(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
-    if len(args) == 3 and args[0] == "-c" and args[1].isdigit():
-        limit, path = int(args[1]), args[2]
-    elif len(args) == 2 and args[0].startswith("-c") and args[0][2:].isdigit():
-        limit, path = int(args[0][2:]), args[1]
+    """``head -c N FILE...``: as GNU coreutils (and busybox) do, several files each come after
+    a header ``==> FILE <==`` (after the first, preceded by a newline); a file that cannot be
+    opened is named on stderr, the others still read, and the exit code is 1."""
+    if len(args) >= 3 and args[0] == "-c" and args[1].isdigit():
+        limit, paths = int(args[1]), args[2:]
+    elif len(args) >= 2 and args[0].startswith("-c") and args[0][2:].isdigit():
+        limit, paths = int(args[0][2:]), args[1:]
     else:
-        return Result(stderr=b"head: only head -c N FILE is supported here\n", code=1)
-    if path not in files:
-        return Result(
-            stderr=f"head: cannot open '{path}' for reading: No such file or directory\n".encode(),
-            code=1,
-        )
-    return Result(files[path].encode()[:limit])
+        return Result(stderr=b"head: only head -c N FILE... is supported here\n", code=1)
+    out: list[bytes] = []
+    err: list[str] = []
+    code = 0
+    for path in paths:
+        if path not in files:
+            err.append(f"head: cannot open '{path}' for reading: No such file or directory\n")
+            code = 1
+            continue
+        if len(paths) > 1:
+            out.append(f"{chr(10) if out else ''}==> {path} <==\n".encode())
+        out.append(files[path].encode()[:limit])
+    return Result(b"".join(out), "".join(err).encode(), code)
 
 
 def _echo(args: list[str], files: Mapping[str, str], env: Mapping[str, str]) -> Result:
