@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ import trio
 
 from .kinds import Kind
 from .selectors import FieldSelector, Selector, fields_match, labels_match
+from .sharing import Sharing
 from .status import expired
 
 Obj = dict[str, Any]
@@ -87,6 +88,7 @@ class Store:
         self._changed = trio.Event()
         self.uids: dict[str, tuple[Kind, str, str]] = {}
         self._index = _Indexes()
+        self.sharing = Sharing()  # what stored objects have in common is kept once
 
     # ------------------------------------------------------------------ reads
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
@@ -137,13 +139,19 @@ class Store:
 
     # ------------------------------------------------------------------ writes
     def put(self, kind: Kind, obj: Obj, *, created: bool) -> Obj:
-        """Store ``obj`` (a fresh dict the caller gives up) as the new state; return it."""
+        """Store ``obj`` (a fresh dict the caller gives up) as the new state; return it.
+
+        What is stored (and returned) is an equal copy made of shared parts (``sharing.py``);
+        ``obj`` gets the new resourceVersion too.
+        """
         meta = obj["metadata"]
         key = (meta.get("namespace", "") if kind.namespaced else "", meta["name"])
         bucket = self._objects.setdefault(kind.key, {})
         old = bucket.get(key)
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
+        obj = self.sharing.share(obj, old)
+        meta = obj["metadata"]
         bucket[key] = obj
         self._index.update(kind, key, old, obj)
         self.uids[meta["uid"]] = (kind, key[0], key[1])
@@ -205,9 +213,9 @@ class _Indexes:
     def __init__(self) -> None:
         self.order: dict[str, builtins.list[Key]] = {}  # kind -> sorted keys
         self.ns_order: dict[str, dict[str, builtins.list[str]]] = {}  # kind -> ns -> names
-        self.labels: dict[str, dict[tuple[str, str], set[Key]]] = {}  # kind -> (k, v) -> keys
+        self.labels: dict[str, dict[tuple[str, str], Entry]] = {}  # kind -> (k, v) -> keys
         # (kind, field) -> value -> keys; built when a selector first asks for the field.
-        self.fields: dict[tuple[str, str], dict[str, set[Key]]] = {}
+        self.fields: dict[tuple[str, str], dict[str, Entry]] = {}
 
     def update(self, kind: Kind, key: Key, old: Obj | None, new: Obj | None) -> None:
         if old is None and new is not None:
@@ -228,7 +236,7 @@ class _Indexes:
                     _discard(index, pair, key)
             for pair in new_labels.items():
                 if old_labels.get(pair[0]) != pair[1]:
-                    index.setdefault(pair, set()).add(key)
+                    _add(index, pair, key)
         for (kind_key, name), values in self.fields.items():
             if kind_key != kind.key:
                 continue
@@ -238,7 +246,7 @@ class _Indexes:
                 if before is not None:
                     _discard(values, before, key)
                 if after is not None:
-                    values.setdefault(after, set()).add(key)
+                    _add(values, after, key)
 
     def candidates(
         self,
@@ -253,11 +261,11 @@ class _Indexes:
         Each equality names a few index sets (one per value of ``in``); only the smallest
         group is copied, so a selector term every object matches costs nothing.
         """
-        groups: list[list[set[Key]]] = []
+        groups: list[list[Collection[Key]]] = []
         for req in labels:
             if req.op in ("=", "in"):
                 index = self.labels.get(kind.key, {})
-                groups.append([index.get((req.key, value), _EMPTY) for value in req.values])
+                groups.append([_members(index.get((req.key, value))) for value in req.values])
         for freq in fields:
             if freq.negate or freq.field == "metadata.namespace":
                 continue
@@ -266,7 +274,7 @@ class _Indexes:
                 groups.append([{(ns, freq.value) for ns in spaces if (ns, freq.value) in bucket}])
             elif freq.field in kind.fields:
                 values = self._field_index(kind, bucket, freq.field)
-                groups.append([values.get(freq.value, _EMPTY)])
+                groups.append([_members(values.get(freq.value))])
         if not groups:
             return None
         smallest = min(groups, key=lambda sets: sum(len(keys) for keys in sets))
@@ -275,17 +283,28 @@ class _Indexes:
     def _namespaces(self, kind: Kind) -> builtins.list[str]:
         return builtins.list(self.ns_order.get(kind.key, {}))
 
-    def _field_index(self, kind: Kind, bucket: dict[Key, Obj], name: str) -> dict[str, set[Key]]:
+    def _field_index(self, kind: Kind, bucket: dict[Key, Obj], name: str) -> dict[str, Entry]:
         index = self.fields.get((kind.key, name))
         if index is None:
             index = {}
             for key, obj in bucket.items():
-                index.setdefault(kind.field_value(obj, name), set()).add(key)
+                _add(index, kind.field_value(obj, name), key)
             self.fields[(kind.key, name)] = index
         return index
 
 
-_EMPTY: set[Key] = set()
+# An index entry: the one key with that value (most label pairs, such as a pod's name label,
+# are one object's), or a set of them: a set for each would cost ten times the key's size.
+Entry = Key | set[Key]
+_EMPTY: tuple[Key, ...] = ()
+
+
+def _members(entry: Entry | None) -> Collection[Key]:
+    if entry is None:
+        return _EMPTY
+    if isinstance(entry, tuple):
+        return (entry,)
+    return entry
 
 
 def _labels_of(obj: Obj | None) -> dict[str, str]:
@@ -295,18 +314,36 @@ def _labels_of(obj: Obj | None) -> dict[str, str]:
     return labels
 
 
-def _discard(index: dict[Any, set[Key]], value: Any, key: Key) -> None:
-    keys = index.get(value)
-    if keys is not None:
-        keys.discard(key)
-        if not keys:
+def _add(index: dict[Any, Entry], value: Any, key: Key) -> None:
+    entry = index.get(value)
+    if entry is None:
+        index[value] = key
+    elif isinstance(entry, tuple):
+        if entry != key:
+            index[value] = {entry, key}
+    else:
+        entry.add(key)
+
+
+def _discard(index: dict[Any, Entry], value: Any, key: Key) -> None:
+    entry = index.get(value)
+    if entry is None:
+        return
+    if isinstance(entry, tuple):
+        if entry == key:
             del index[value]
+        return
+    entry.discard(key)
+    if len(entry) == 1:
+        index[value] = next(iter(entry))
+    elif not entry:
+        del index[value]
 
 
-def _union(sets: Iterable[set[Key]]) -> set[Key]:
+def _union(groups: Iterable[Collection[Key]]) -> set[Key]:
     out: set[Key] = set()
-    for keys in sets:
-        out |= keys
+    for keys in groups:
+        out.update(keys)
     return out
 
 
