@@ -9,7 +9,6 @@ from typing import Any
 import httpx2
 import trio
 from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Pod
 
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import (
@@ -199,8 +198,10 @@ async def test_a_returning_users_pod_needs_one_write_fewer(
     for _ in range(2):
         stack.sim.api.counters.reset()
         name = await create(api, url, user)
-        pod = await kube.get(Pod, name)
-        gated.append(bool(pod.spec and pod.spec.schedulingGates))
+        steps = assert_json(
+            await api("/get_create_pod_progress", {"user_id": user, "pod_name": name})
+        )
+        gated.append("held until its dependencies exist" in steps[0]["message"])
         with trio.fail_after(5):
             assert await watch_create(api, user, name) is True
         requests = _requests(stack)
@@ -209,4 +210,13 @@ async def test_a_returning_users_pod_needs_one_write_fewer(
     assert writes[0]["create"]["persistentvolumeclaims"] == 1, writes
     assert writes[0]["patch"]["pods"] == 2, writes  # the gate released, the state written
     assert writes[1] == {"create": {"pods": 1}, "patch": {"pods": 1}}, writes
+    # A claim that is not Bound (here: an operator's claim that does not exist) keeps the gate:
+    # let through, the pod would be Unschedulable at once, which fails its creation.
+    local = [*mounts, {"name": "local", "mountPath": "/usr/local/software"}]
+    url = serve(stack, pod_manifest("two", {**container("main"), "volumeMounts": local}))
+    name = await create(api, url, user)
+    steps = assert_json(await api("/get_create_pod_progress", {"user_id": user, "pod_name": name}))
+    assert "held until its dependencies exist" in steps[0]["message"], steps
+    with trio.fail_after(5):
+        await watch_create(api, user, name)
     await assert_accounted(api, kube, user)

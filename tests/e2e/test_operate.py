@@ -132,6 +132,9 @@ async def test_metrics_after_a_few_creations(stack: Stack, api: Any) -> None:
     for kind in ("Pod", "Service", "Ingress", "PersistentVolumeClaim", "PersistentVolume"):
         assert 0 <= value(rf'userpods_cache_age_seconds\{{kind="{kind}"\}}') < 60
         assert value(rf'userpods_watch_restarts_total\{{kind="{kind}"\}}') == 0
+    # the process's own figures, for sizing the daemon (docs/operating.md, Capacity)
+    assert value("process_resident_memory_bytes") > 10 * 2**20
+    assert value("process_cpu_seconds_total") > 0
 
 
 async def test_apply_k_deploys_to_the_cluster(

@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sized
 
 import trio
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -68,6 +74,9 @@ class _StateCollector(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_resident_memory_bytes and process_cpu_seconds_total: what an operator reads
+        # to size the daemon (memory per 1,000 pods, CPU per creation; docs/operating.md).
+        ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "userpods_http_requests",
             "HTTP requests by endpoint and status.",

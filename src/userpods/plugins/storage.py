@@ -98,8 +98,18 @@ class UserStorage:
     # ------------------------------------------------------------------ ensure
     @hookimpl
     def userpods_dependencies_ready(self, pod: Pod, ctx: Context) -> bool:
-        """The pod's storage is ready when its user's claim is Bound to the user's volume,
-        neither of them going (what ``userpods_ensure_dependencies`` would then leave as is)."""
+        """The pod's storage is ready when every claim it mounts is Bound and not going (a pod
+        let through to a claim still binding would be Unschedulable at once, which fails its
+        creation), and its user's claim is Bound to the user's volume (what
+        ``userpods_ensure_dependencies`` would then leave as is)."""
+        volumes = (pod.spec.volumes or []) if pod.spec else []
+        for mount in volumes:
+            if mount.persistentVolumeClaim is not None:
+                mounted = ctx.cache.claims.get(mount.persistentVolumeClaim.claimName)
+                if not _bound(mounted) or mounted is None or mounted.metadata is None:
+                    return False
+                if mounted.metadata.deletionTimestamp:
+                    return False
         name = storage_name(pod)
         if not name:
             return True
