@@ -103,10 +103,14 @@ class Kube:
         self.stats = CallStats()
 
     # ------------------------------------------------------------------ retries
-    async def _call(self, verb: str, attempt_fn: Callable[[], Any]) -> Any:
-        """Run ``attempt_fn`` with the retry policy; the last error is re-raised."""
+    async def _call(
+        self, verb: str, attempt_fn: Callable[[], Any], attempts: int | None = None
+    ) -> Any:
+        """Run ``attempt_fn`` with the retry policy (at most ``attempts`` tries, if given);
+        the last error is re-raised."""
         policy = self.policy
-        for attempt in range(policy.attempts):
+        attempts = policy.attempts if attempts is None else attempts
+        for attempt in range(attempts):
             try:
                 with trio.fail_after(policy.call_timeout):
                     result = await attempt_fn()
@@ -115,12 +119,12 @@ class Kube:
             except (ApiError, httpx2.HTTPStatusError) as exc:
                 code = status_code(exc)
                 self.stats.add(verb, str(code))
-                if code not in RETRYABLE_STATUS or attempt == policy.attempts - 1:
+                if code not in RETRYABLE_STATUS or attempt == attempts - 1:
                     raise
                 delay = policy.delay(attempt, retry_after(exc))
             except (httpx2.TransportError, trio.TooSlowError) as exc:
                 self.stats.add(verb, "unreachable")
-                if attempt == policy.attempts - 1:
+                if attempt == attempts - 1:
                     raise KubeUnavailable(f"{verb}: {exc!r}") from exc
                 delay = policy.delay(attempt)
             log.debug("retrying %s in %.2fs (attempt %d)", verb, delay, attempt + 1)
@@ -298,9 +302,15 @@ class Kube:
         return found
 
     async def exec(
-        self, pod: str, command: builtins.list[str], *, container: str | None = None
+        self,
+        pod: str,
+        command: builtins.list[str],
+        *,
+        container: str | None = None,
+        retry: bool = True,
     ) -> Any:
-        """Run ``command`` in a container; returns lightkube's ExecResponse.
+        """Run ``command`` in a container; returns lightkube's ExecResponse. ``retry=False``:
+        one try (for a caller with a cheaper way out than the back-off).
 
         Failures of any kind (no such pod, container not running, handshake refused,
         connection lost) raise ``KubeUnavailable`` or ``ApiError``.
@@ -316,6 +326,7 @@ class Kube:
                     stdout=True,
                     stderr=True,
                 ),
+                attempts=None if retry else 1,
             )
         except (ApiError, KubeUnavailable):
             raise

@@ -180,7 +180,9 @@ async def test_clean_all_unused_removes_orphans_only(
     with trio.fail_after(20):
         assert (await api("/clean_all_unused", {})).status_code == 200
     storage = f"user-storage-{user_string(gone_user)}"
-    assert storage not in await names_of(kube, PersistentVolumeClaim)
+    # Deleted: gone once Kubernetes' pvc-protection sees no pod using it (a moment on a real
+    # control plane, whose controller learns of the forced pod deletion from its informer).
+    assert await vanishes(kube, PersistentVolumeClaim, storage)
     assert await vanishes(kube, PersistentVolume, storage)
     assert f"{ghost}-ssh" not in await names_of(kube, Service)
     assert "unrelated" in await names_of(kube, Service)

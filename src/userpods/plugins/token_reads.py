@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
 from lightkube import ApiError
 
 from userpods.kube import KubeUnavailable
@@ -68,18 +69,28 @@ async def read_one(kube: Any, pod: str, container: str, key: str, limit: int) ->
 
 
 async def read_all(
-    kube: Any, pod: str, container: str, keys: list[str], limit: int
-) -> dict[str, Reading]:
-    """A reading of each of ``keys``: one exec for all of them when head's answer tells them
-    apart, else one per key."""
+    kube: Any, pod: str, container: str, keys: list[str], limit: int, into: dict[str, Reading]
+) -> None:
+    """A reading of each of ``keys`` into ``into``, each as soon as it is known (a deadline
+    may end the reading midway): one exec for all of them when head's answer tells them
+    apart, else one per key, side by side."""
     if len(keys) > 1:
         command = ["head", "-c", str(limit), *(path_of(key) for key in keys)]
         try:
-            reply = await kube.exec(pod, command, container=container)
+            # One try: a failure falls back to the reads key by key, which retry (KWOK reports
+            # head's exit code 1 as a 500, which the back-off would retry for seconds).
+            reply = await kube.exec(pod, command, container=container, retry=False)
         except (ApiError, KubeUnavailable):
-            reply = None  # some runtimes report head's exit code 1 as an error: key by key
+            reply = None
         if reply is not None and reply.exit_code in (0, 1):
             found = split_heads(str(reply.stdout or ""), str(reply.stderr or ""), keys)
             if found is not None:
-                return found
-    return {key: await read_one(kube, pod, container, key, limit) for key in keys}
+                into.update(found)
+                return
+
+    async def one(key: str) -> None:
+        into[key] = await read_one(kube, pod, container, key, limit)
+
+    async with trio.open_nursery() as nursery:
+        for key in keys:
+            nursery.start_soon(one, key)

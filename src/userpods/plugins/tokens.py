@@ -151,10 +151,10 @@ class CopyTokens:
 
     # ------------------------------------------------------------------ reading
     async def _read(
-        self, ctx: Context, target: _Target, keys: list[str]
-    ) -> dict[str, token_reads.Reading]:
+        self, ctx: Context, target: _Target, keys: list[str], into: dict[str, token_reads.Reading]
+    ) -> None:
         limit = ctx.settings.token_byte_limit
-        return await token_reads.read_all(ctx.kube, target.name, target.container, keys, limit)
+        await token_reads.read_all(ctx.kube, target.name, target.container, keys, limit, into)
 
     async def _read_keys(
         self, ctx: Context, target: _Target, keys: list[str], patience: float
@@ -169,11 +169,15 @@ class CopyTokens:
         with trio.move_on_at(deadline if patience > 0 else math.inf):
             while True:
                 missing = [key for key in keys if key not in found]
-                for key, (text, why) in (await self._read(ctx, target, missing)).items():
-                    if text is not None:
-                        found[key] = text
-                    else:
-                        problems[key] = why
+                readings: dict[str, token_reads.Reading] = {}
+                try:
+                    await self._read(ctx, target, missing, readings)
+                finally:  # what was read before a deadline counts
+                    for key, (text, why) in readings.items():
+                        if text is not None:
+                            found[key] = text
+                        else:
+                            problems[key] = why
                 if len(found) == len(keys) or trio.current_time() + delay >= deadline:
                     break
                 await trio.sleep(delay)  # the pod may still be writing it: no event to wait on
@@ -247,7 +251,9 @@ class CopyTokens:
                     reason = "pod-gone"
                     break
                 delay = min(delay * 2, SEARCH_MAX_INTERVAL)
-                for key, (text, _) in (await self._read(ctx, target, missing)).items():
+                readings: dict[str, token_reads.Reading] = {}
+                await self._read(ctx, target, missing, readings)
+                for key, (text, _) in readings.items():
                     if text is not None and self._add(ctx, target, key, text):
                         missing.remove(key)
         self._abandon(ctx, target, missing, reason)
