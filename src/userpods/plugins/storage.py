@@ -100,8 +100,8 @@ class UserStorage:
     def userpods_dependencies_ready(self, pod: Pod, ctx: Context) -> bool:
         """The pod's storage is ready when every claim it mounts is Bound and not going (a pod
         let through to a claim still binding would be Unschedulable at once, which fails its
-        creation), and its user's claim is Bound to the user's volume (what
-        ``userpods_ensure_dependencies`` would then leave as is)."""
+        creation), and its user's claim is Bound to the user's volume and in use by another
+        live pod of the user (what ``userpods_ensure_dependencies`` would then leave as is)."""
         volumes = (pod.spec.volumes or []) if pod.spec else []
         for mount in volumes:
             if mount.persistentVolumeClaim is not None:
@@ -116,6 +116,15 @@ class UserStorage:
         user_id = pod_owner(pod)
         claim = ctx.cache.claims.get(name)
         if claim is None or not _bound(claim) or claim_owner(claim) != user_id:
+            return False
+        # Only while another live pod of the user mounts it: then Kubernetes' pvc-protection
+        # keeps the claim, whatever happens meanwhile. A claim nobody uses may have been deleted
+        # a moment ago, and a cache that has not heard of it yet would let the pod through to a
+        # claim that is gone.
+        if not any(
+            name in _claims_of(other) and _holds_claims(other)
+            for other in ctx.cache.pods.indexed("owner", user_id)
+        ):
             return False
         if claim.metadata is None or claim.metadata.deletionTimestamp:
             return False
@@ -219,6 +228,25 @@ class UserStorage:
 def _has_pods(ctx: Context, user_id: str) -> bool:
     """Whether the user has a pod: ours (owner annotation) or the original's (labels)."""
     return bool(ctx.cache.pods.indexed("owner", user_id))
+
+
+def _claims_of(pod: Pod) -> list[str]:
+    volumes = (pod.spec.volumes or []) if pod.spec else []
+    return [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
+
+
+def _holds_claims(pod: Pod) -> bool:
+    """Not being deleted and not finished: a pod that holds its claims."""
+    phase = pod.status.phase if pod.status else None
+    return (
+        pod.metadata is not None
+        and not pod.metadata.deletionTimestamp
+        and phase
+        not in (
+            "Succeeded",
+            "Failed",
+        )
+    )
 
 
 def _bound(claim: PersistentVolumeClaim | None) -> bool:
