@@ -36,6 +36,7 @@ from .common import ANNOTATION_OWNER
 from .volumes import (
     SIZE,
     claim_name_for,
+    claim_names,
     claim_owner,
     create_volume,
     find_claim,
@@ -54,8 +55,7 @@ def storage_name(pod: dict[str, Any] | Pod) -> str:
         volumes = pod.get("spec", {}).get("volumes") or []
         claims = [(v.get("persistentVolumeClaim") or {}).get("claimName", "") for v in volumes]
     else:
-        volumes = (pod.spec.volumes or []) if pod.spec else []
-        claims = [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
+        claims = claim_names(pod)
     return next((c for c in claims if c.startswith(PREFIX)), "")
 
 
@@ -102,14 +102,12 @@ class UserStorage:
         let through to a claim still binding would be Unschedulable at once, which fails its
         creation), and its user's claim is Bound to the user's volume and in use by another
         live pod of the user (what ``userpods_ensure_dependencies`` would then leave as is)."""
-        volumes = (pod.spec.volumes or []) if pod.spec else []
-        for mount in volumes:
-            if mount.persistentVolumeClaim is not None:
-                mounted = ctx.cache.claims.get(mount.persistentVolumeClaim.claimName)
-                if not _bound(mounted) or mounted is None or mounted.metadata is None:
-                    return False
-                if mounted.metadata.deletionTimestamp:
-                    return False
+        for claim_name in claim_names(pod):
+            mounted = ctx.cache.claims.get(claim_name)
+            if not _bound(mounted) or mounted is None or mounted.metadata is None:
+                return False
+            if mounted.metadata.deletionTimestamp:
+                return False
         name = storage_name(pod)
         if not name:
             return True
@@ -122,7 +120,7 @@ class UserStorage:
         # a moment ago, and a cache that has not heard of it yet would let the pod through to a
         # claim that is gone.
         if not any(
-            name in _claims_of(other) and _holds_claims(other)
+            name in claim_names(other) and _holds_claims(other)
             for other in ctx.cache.pods.indexed("owner", user_id)
         ):
             return False
@@ -228,11 +226,6 @@ class UserStorage:
 def _has_pods(ctx: Context, user_id: str) -> bool:
     """Whether the user has a pod: ours (owner annotation) or the original's (labels)."""
     return bool(ctx.cache.pods.indexed("owner", user_id))
-
-
-def _claims_of(pod: Pod) -> list[str]:
-    volumes = (pod.spec.volumes or []) if pod.spec else []
-    return [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
 
 
 def _holds_claims(pod: Pod) -> bool:

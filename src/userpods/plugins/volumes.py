@@ -110,10 +110,14 @@ def claim_name_for(ctx: Context, user_id: str) -> str:
     return ""
 
 
-def _storage_claims(pod: Any) -> list[str]:
+def claim_names(pod: Any) -> list[str]:
+    """The claims a pod (a model, as the cache holds it) mounts, in its volumes' order."""
     volumes = (pod.spec.volumes or []) if pod.spec else []
-    claims = [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
-    return [c for c in claims if c.startswith(STORAGE_PREFIX)]
+    return [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim]
+
+
+def _storage_claims(pod: Any) -> list[str]:
+    return [c for c in claim_names(pod) if c.startswith(STORAGE_PREFIX)]
 
 
 def find_volume(ctx: Context, user_id: str, claim_name: str) -> PersistentVolume | None:
