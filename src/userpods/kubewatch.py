@@ -23,16 +23,19 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Protocol
 
 import httpx2
+import msgspec
 import trio
 from lightkube import ApiError
 
+from . import kubewire
 from .kubeerrors import retry_after, status_code
 
 log = logging.getLogger("userpods.kube")
+WATCH_SECONDS = 300  # how long the server keeps a watch open before the loop resumes it
 PAGE = 500  # objects per list request (a real apiserver's own default page for kubectl)
 _pausing = 0  # lists being read with the collector paused (they may overlap)
 _was_enabled = False  # whether it ran before the first of them
@@ -75,6 +78,11 @@ class WatchHandler(Protocol):
     def project(self) -> Callable[[Any], Any] | None:
         """What of each listed object to keep (None: all of it)."""
 
+    @property
+    def wire(self) -> Any:
+        """The msgspec struct to decode objects into (None: lightkube's full models); see
+        :mod:`userpods.kubewire`. ``project`` then turns each into what is kept."""
+
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
@@ -104,20 +112,33 @@ async def _list(
     fields: dict[str, Any] | None,
     from_now: bool,
     project: Callable[[Any], Any] | None,
+    wire: Any,
 ) -> tuple[list[Any], str]:
     """The objects (none when ``from_now``) and the collection's resourceVersion."""
     api: Any = kube.client
+    if wire is not None and not from_now:
+        objects: list[Any] = []
+        version = ""
+        with trio.fail_after(kube.policy.call_timeout), _collector_paused():
+            pages = kubewire.list_pages(
+                api, res, wire, namespace=namespace, labels=labels, fields=fields, limit=PAGE
+            )
+            async with contextlib.aclosing(pages):
+                async for page_version, items in pages:
+                    version = page_version
+                    objects.extend(map(project, items) if project else items)
+        return objects, version
     listing = api.list(
         res, namespace=namespace, labels=labels, fields=fields, chunk_size=1 if from_now else PAGE
     )
-    objects: list[Any] = []
+    listed: list[Any] = []
     with trio.fail_after(kube.policy.call_timeout), _collector_paused():
         async with contextlib.aclosing(listing.__aiter__()) as items:
             async for obj in items:
                 if from_now:
                     break  # the first page holds the version; the rest is history
-                objects.append(project(obj) if project else obj)
-    return objects, listing.resourceVersion or ""
+                listed.append(project(obj) if project else obj)
+    return listed, listing.resourceVersion or ""
 
 
 async def watch(
@@ -144,7 +165,7 @@ async def watch(
         try:
             if version is None:
                 objects, version = await _list(
-                    kube, res, namespace, labels, fields, from_now, handler.project
+                    kube, res, namespace, labels, fields, from_now, handler.project, handler.wire
                 )
                 kube.stats.add("list", "ok")
                 failures = 0  # a successful list proves the API healthy: no back-off left
@@ -152,21 +173,14 @@ async def watch(
                 if not started:
                     started = True
                     task_status.started()
-            stream = api.watch(
-                res,
-                namespace=namespace,
-                labels=labels,
-                fields=fields,
-                resource_version=version,
-                server_timeout=300,
-            )
+            stream = _events(api, res, handler.wire, namespace, labels, fields, version)
             kube.stats.add("watch", "ok")
             async with contextlib.aclosing(stream) as events:
                 async for kind, obj in events:
                     failures = 0
                     version = obj.metadata.resourceVersion or version
                     handler.event(kind, obj)
-        except (ApiError, httpx2.HTTPError, trio.TooSlowError, OSError) as exc:
+        except (ApiError, httpx2.HTTPError, trio.TooSlowError, OSError, msgspec.DecodeError) as exc:
             code = status_code(exc)
             kube.stats.add("watch", str(code) if code else "unreachable")
             handler.failed(exc)
@@ -182,3 +196,36 @@ async def watch(
             failures += 1
             log.warning("watch of %s failed (%r); retrying in %.2fs", res.__name__, exc, delay)
             await trio.sleep(delay)
+
+
+def _events(
+    api: Any,
+    res: type[Any],
+    wire: Any,
+    namespace: str | None,
+    labels: dict[str, Any] | None,
+    fields: dict[str, Any] | None,
+    version: str,
+) -> AsyncGenerator[tuple[str, Any], None]:
+    """The watch from ``version``: lightkube's (which itself resumes a stream the server ends)
+    or, with a wire type, one stream of slim objects (whose end the caller resumes from)."""
+    if wire is None:
+        stream: AsyncGenerator[tuple[str, Any], None] = api.watch(
+            res,
+            namespace=namespace,
+            labels=labels,
+            fields=fields,
+            resource_version=version,
+            server_timeout=WATCH_SECONDS,
+        )
+        return stream
+    return kubewire.watch_events(
+        api,
+        res,
+        wire,
+        namespace=namespace,
+        labels=labels,
+        fields=fields,
+        resource_version=version,
+        server_timeout=WATCH_SECONDS,
+    )

@@ -63,6 +63,6 @@ def test_updates_move_and_forget() -> None:
     index, _ = indexed(first)
     running = pod("a", "u1", "10.0.0.3")
     index("a", first, running)
-    assert index.awaiting_ip == set() and index.by_ip == {"10.0.0.3": {"a"}}
+    assert index.awaiting_ip == set() and index.by_ip.as_dict() == {"10.0.0.3": {"a"}}
     index("a", running, None)
-    assert index.by_ip == {} and index.awaiting_ip == set()
+    assert index.by_ip.as_dict() == {} and index.awaiting_ip == set()

@@ -4,27 +4,56 @@ that follows a growing log (virtual time)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import msgspec
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
 from lightkube.resources.core_v1 import Event, Pod
 
-from userpods.daemon.progress import EVENT_STEPS, EventFeed, Progress, ProgressBook
+from userpods.daemon.progress import (
+    EVENT_STEPS,
+    WIRE_EVENT,
+    EventFeed,
+    Progress,
+    ProgressBook,
+)
 
 USER = "fror@dtu.dk"
 
 
+def event_body(
+    uid: str, reason: str, message: str = "m", path: str = "", kind: str = "Pod"
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "e", "namespace": "pods", "resourceVersion": "7"},
+        "involvedObject": {"kind": kind, "name": "p", "uid": uid, "fieldPath": path},
+        "reason": reason,
+        "message": message,
+        "source": {"component": "kubelet", "host": "node-1"},
+        "count": 1,
+    }
+
+
 def event(uid: str, reason: str, message: str = "m", path: str = "", kind: str = "Pod") -> Any:
-    return Event.from_dict(
-        {
-            "metadata": {"name": "e", "namespace": "pods"},
-            "involvedObject": {"kind": kind, "name": "p", "uid": uid, "fieldPath": path},
-            "reason": reason,
-            "message": message,
-        }
+    """An Event as the daemon's watch decodes it (WIRE_EVENT)."""
+    body = json.dumps(event_body(uid, reason, message, path, kind)).encode()
+    return msgspec.json.decode(body, type=WIRE_EVENT)
+
+
+def test_the_wire_event_holds_what_the_feed_reads_as_the_full_model_does() -> None:
+    body = event_body("u1", "Started", "Started container main", "spec.containers{main}")
+    full, slim = (
+        Event.from_dict(body),
+        event("u1", "Started", "Started container main", "spec.containers{main}"),
     )
+    for read in (
+        lambda e: (e.reason, e.message, e.metadata.resourceVersion),
+        lambda e: (e.involvedObject.kind, e.involvedObject.uid, e.involvedObject.fieldPath),
+    ):
+        assert read(slim) == read(full)
 
 
 def pod(node: str = "", running: tuple[str, ...] = ()) -> Pod:

@@ -34,6 +34,7 @@ from lightkube.resources.networking_v1 import Ingress
 from .. import naming
 from ..kube import Kube
 from . import slim
+from .filing import Filing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,14 +77,16 @@ class KindCache(Generic[T]):
         stale_after: float = 10.0,
         indexes: Mapping[str, IndexKey] | None = None,
         project: Callable[[T], T] | None = None,
+        wire: Any = None,
     ) -> None:
         self.kind = kind
         self.namespaced = namespaced
         self.stale_after = stale_after
         self.objects: dict[str, T] = {}
         self._keys = dict(indexes or {})
-        self._indexes: dict[str, dict[str, set[str]]] = {index: {} for index in self._keys}
+        self._indexes: dict[str, Filing] = {index: Filing() for index in self._keys}
         self.project = project  # what of an object is kept (None: all of it)
+        self.wire = wire  # what the watch decodes objects into (None: lightkube's models)
         self.version = ""
         self.synced = trio.Event()
         self.listeners: list[Listener] = []
@@ -102,7 +105,7 @@ class KindCache(Generic[T]):
 
     def indexed(self, index: str, key: str) -> list[T]:
         """The objects filed under ``key`` in ``index``, by name (KeyError: no such index)."""
-        names = self._indexes[index].get(key, ())
+        names = self._indexes[index].names(key)
         return [self.objects[name] for name in sorted(names)]
 
     def listen(self, listener: Listener) -> Callable[[], None]:
@@ -150,15 +153,10 @@ class KindCache(Generic[T]):
             key = key_of(obj)
             if not key:
                 continue
-            names = self._indexes[index]
             if add:
-                names.setdefault(key, set()).add(name)
+                self._indexes[index].add(key, name)
             else:
-                filed = names.get(key)
-                if filed is not None:
-                    filed.discard(name)
-                    if not filed:
-                        del names[key]
+                self._indexes[index].discard(key, name)
 
     def _set(self, name: str, obj: T | None) -> None:
         old = self.objects.get(name)
@@ -250,10 +248,15 @@ class ClusterCache:
             stale_after=stale_after,
             indexes={"owner": naming.pod_owner, "uid": _uid},
             project=slim.pod,
+            wire=slim.WIRE_POD,
         )
         made_for = {"pod": _made_for_pod}
         self.services: KindCache[Service] = KindCache(
-            Service, stale_after=stale_after, indexes=made_for, project=slim.service
+            Service,
+            stale_after=stale_after,
+            indexes=made_for,
+            project=slim.service,
+            wire=slim.WIRE_SERVICE,
         )
         self.ingresses: KindCache[Ingress] = KindCache(
             Ingress, stale_after=stale_after, indexes=made_for, project=slim.ingress

@@ -26,7 +26,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import trio
-from lightkube.resources.core_v1 import Pod
+from lightkube.models.core_v1 import ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event, Pod
+
+from .slim import wire_type
 
 KEEP_ENDED = 1000  # logs of ended creations kept for late readers (a few KiB each)
 EARLY_KEPT = 256  # pods whose Events came before their log began, held for it
@@ -192,10 +196,20 @@ class ProgressBook:
         return found if found is not None and found.user_id == user_id else None
 
 
+# What the feed reads of an Event (a creation brings half a dozen): decoded just that.
+WIRE_EVENT = wire_type(
+    Event,
+    keep=("reason", "message"),
+    metadata=wire_type(ObjectMeta, keep=("name", "resourceVersion")) | None,
+    involvedObject=wire_type(ObjectReference, keep=("kind", "uid", "fieldPath")),
+)
+
+
 class EventFeed:
     """The watch handler of the daemon's one Events watch: each pod Event to its creation."""
 
     project = None  # a watch from now lists nothing to keep
+    wire = WIRE_EVENT
 
     def __init__(self, book: ProgressBook) -> None:
         self.book = book

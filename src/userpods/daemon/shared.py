@@ -26,6 +26,7 @@ from ..kube import Kube
 from . import podstate
 from .cache import ClusterCache
 from .errors import RequestError
+from .filing import Filing
 from .metrics import Metrics
 from .progress import Progress, ProgressBook
 
@@ -71,27 +72,25 @@ class PodIndex:
     """
 
     def __init__(self) -> None:
-        self.by_ip: dict[str, set[str]] = {}
+        self.by_ip = Filing()
         self.awaiting_ip: set[str] = set()  # live pods without an IP yet
 
     def __call__(self, name: str, old: Pod | None, new: Pod | None) -> None:
         if old is not None:
             ip = old.status.podIP if old.status else None
             if ip:
-                self.by_ip.get(ip, set()).discard(name)
-                if not self.by_ip.get(ip):
-                    self.by_ip.pop(ip, None)
+                self.by_ip.discard(ip, name)
         self.awaiting_ip.discard(name)
         if new is not None:
             ip = new.status.podIP if new.status else None
             if ip:
-                self.by_ip.setdefault(ip, set()).add(name)
+                self.by_ip.add(ip, name)
             elif podstate.is_live(new):
                 self.awaiting_ip.add(name)
 
     def holder(self, ip: str, pods: dict[str, Pod]) -> Pod | None:
         """The one live pod with this IP (None if none, or if it is ambiguous)."""
-        live = [pods[n] for n in self.by_ip.get(ip, ()) if n in pods and podstate.is_live(pods[n])]
+        live = [pods[n] for n in self.by_ip.names(ip) if n in pods and podstate.is_live(pods[n])]
         return live[0] if len(live) == 1 else None
 
 
