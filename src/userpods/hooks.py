@@ -139,8 +139,9 @@ class KindView(Protocol[T]):
         """The objects filed under ``key`` in ``index``, by name, without walking the kind.
 
         Pods: ``owner`` (the full user id, as ``naming.pod_owner`` reads it) and ``uid``;
-        services and ingresses: ``pod`` (the name in their ``createdForPod`` label). A KeyError
-        for an index the kind does not keep.
+        services and ingresses: ``pod`` (the name in their ``createdForPod`` label); volumes:
+        ``owner`` (as ``naming.storage_owner`` reads it, whatever deployment they are for). A
+        KeyError for an index the kind does not keep.
         """
 
     def listen(self, listener: Callable[[str, T | None, T | None], None]) -> Callable[[], None]:

@@ -146,6 +146,25 @@ def user_id_from_labels(labels: dict[str, str] | None) -> str:
     return f"{user}@{domain}" if domain else user
 
 
+def storage_owner(obj: Any) -> str:
+    """The full user id an object of user storage (a volume or claim) belongs to: our owner
+    annotation, or, on the original backend's objects (which have none), its ``user``/
+    ``domain`` labels, trusted only on objects that bear its storage name (label ``name`` =
+    the object's name, ``user-storage-...``). Those labels hold the id's two halves exactly,
+    not a lossy form."""
+    meta = getattr(obj, "metadata", None)
+    if meta is None:
+        return ""
+    owner = (meta.annotations or {}).get(ANNOTATION_OWNER)
+    if owner is not None:
+        return str(owner)
+    labels = meta.labels or {}
+    name = meta.name or ""
+    if not name.startswith(STORAGE_PREFIX) or labels.get("name") != name:
+        return ""
+    return user_id_from_labels(labels)
+
+
 def pod_owner(pod: Any) -> str:
     """The full user id a pod belongs to ("" if none): our owner annotation, or on a pod made
     by the original backend, its ``user``/``domain`` labels."""

@@ -265,7 +265,11 @@ class ClusterCache:
             PersistentVolumeClaim, stale_after=stale_after, project=slim.claim
         )
         self.volumes: KindCache[PersistentVolume] = KindCache(
-            PersistentVolume, namespaced=False, stale_after=stale_after, project=slim.volume
+            PersistentVolume,
+            namespaced=False,
+            stale_after=stale_after,
+            indexes={"owner": naming.storage_owner},
+            project=slim.volume,
         )
 
     @property

@@ -30,7 +30,7 @@ from userpods.naming import (
     STORAGE_PREFIX,
     pod_owner,
     storage_claim_candidates,
-    user_id_from_labels,
+    storage_owner,
     volume_name_candidates,
 )
 
@@ -42,20 +42,7 @@ def notes_of(obj: Any) -> dict[str, str]:
     return dict(meta.annotations or {}) if meta is not None else {}
 
 
-def _owner(obj: Any) -> str:
-    """The full user id an object of user storage belongs to: our owner annotation, or, on
-    the original backend's objects (which have none), its ``user``/``domain`` labels, trusted
-    only on objects that bear its storage name (label ``name`` = the object's name,
-    ``user-storage-...``). Those labels hold the id's two halves exactly, not a lossy form."""
-    owner = notes_of(obj).get(ANNOTATION_OWNER)
-    if owner is not None:
-        return owner
-    meta = getattr(obj, "metadata", None)
-    labels = dict(meta.labels or {}) if meta is not None else {}
-    name = meta.name if meta is not None else ""
-    if not name or not name.startswith(STORAGE_PREFIX) or labels.get("name") != name:
-        return ""
-    return user_id_from_labels(labels)
+_owner = storage_owner
 
 
 def volume_owner(volume: PersistentVolume | None, namespace: str) -> str:
@@ -129,7 +116,11 @@ def find_volume(ctx: Context, user_id: str, claim_name: str) -> PersistentVolume
         named = ctx.cache.volumes.get(claim.spec.volumeName or "")
         if volume_owner(named, namespace) == user_id:
             return named
-    held = [v for v in ctx.cache.volumes.values() if volume_owner(v, namespace) == user_id]
+    held = [
+        v
+        for v in ctx.cache.volumes.indexed("owner", user_id)
+        if volume_owner(v, namespace) == user_id
+    ]
     held.sort(key=_going_last)
     return held[0] if held else None
 
