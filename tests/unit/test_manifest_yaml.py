@@ -140,3 +140,16 @@ def test_no_real_manifest_uses_anchors_or_aliases() -> None:
         assert not any(isinstance(e, yaml.AliasEvent) for e in events), path
         assert not any(getattr(e, "anchor", None) for e in events), path
         parse_pod(path.read_bytes())
+
+
+def test_a_manifest_parsed_again_is_a_fresh_copy_of_the_same_pod() -> None:
+    """parse_pod keeps the pods it parsed (by their bytes): the same bytes give an equal
+    pod each time, and what one caller edits never shows in the next one's."""
+    text = next(iter(sorted(MANIFESTS.glob("*/ubuntu*.yaml")))).read_bytes()
+    first = parse_pod(text)
+    first["metadata"]["name"] = "edited"
+    first["spec"]["containers"][0]["env"] = [{"name": "X", "value": "1"}]
+    second = parse_pod(text)
+    assert second["metadata"]["name"] != "edited"
+    assert second == parse_pod(text) and second is not parse_pod(text)
+    assert second == manifest._parse_pod(text)
