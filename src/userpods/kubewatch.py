@@ -11,7 +11,9 @@ log rather than a state): its lists fetch one object, for the collection's versi
 the handler nothing of what exists already.
 
 Lists come in pages of ``PAGE`` objects, each projected (``handler.project``) as it arrives, so
-a list of ten thousand pods never holds them all in full at once. Decoding a page makes tens of
+a list of ten thousand pods never holds them all in full at once. A handler with a wire type
+(``handler.wire``) has its lists and watch events decoded into that instead of lightkube's full
+models (:mod:`userpods.kubewire`). Decoding a page makes tens of
 thousands of small objects, each of which would count towards the cyclic garbage collector's
 next run: it is paused while a list is read (it found nothing to collect there but cost 85% of
 the decoding time), and what was listed, which lives as long as the cache, is then moved out of
