@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import trio
-
 from .images import Image
 
 Obj = dict[str, Any]
@@ -28,9 +26,12 @@ class KubeletTimings:
         return float(min(self.backoff_base * 2 ** max(attempt - 1, 0), self.backoff_max))
 
 
-@dataclass
+@dataclass(slots=True)
 class Container:
-    """One container's simulated runtime state (what status and exec/log read)."""
+    """One container's simulated runtime state (what status and exec/log read).
+
+    Slotted: it lives as long as its pod, and there may be ten thousand of them.
+    """
 
     name: str
     spec: Obj
@@ -46,7 +47,6 @@ class Container:
     files: dict[str, str] = field(default_factory=dict)
     logs: str = ""
     previous_logs: str | None = None
-    done: trio.Event = field(default_factory=trio.Event)  # set when it ends for good
 
     @property
     def running(self) -> bool:

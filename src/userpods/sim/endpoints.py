@@ -96,26 +96,43 @@ class EndpointSliceController:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.store = registry.store
-        # (namespace, label key, value) -> names of the Services whose selector has the pair
-        self._selecting: dict[tuple[str, str, str], set[str]] = {}
+        # (namespace, label key, value) -> names of the Services whose selector has the pair:
+        # one name (a pod's own service selects its podName label), or a set of more.
+        self._selecting: dict[tuple[str, str, str], str | set[str]] = {}
 
     def _index_service(self, ns: str, old: Obj | None, new: Obj | None) -> None:
         name = (new or old or {}).get("metadata", {}).get("name", "")
         for pair in _selector(old).items():
-            names = self._selecting.get((ns, *pair))
-            if names is not None:
+            key = (ns, *pair)
+            names = self._selecting.get(key)
+            if isinstance(names, set):
                 names.discard(name)
-                if not names:
-                    del self._selecting[(ns, *pair)]
+                if len(names) == 1:
+                    self._selecting[key] = next(iter(names))
+                elif not names:
+                    del self._selecting[key]
+            elif names == name:
+                del self._selecting[key]
         for pair in _selector(new).items():
-            self._selecting.setdefault((ns, *pair), set()).add(name)
+            key = (ns, *pair)
+            names = self._selecting.get(key)
+            if names is None:
+                self._selecting[key] = name
+            elif isinstance(names, set):
+                names.add(name)
+            elif names != name:
+                self._selecting[key] = {names, name}
 
     def _services_for(self, ns: str, *label_sets: Any) -> list[str]:
         """Names of the Services (sorted) whose selector selects any of these label sets."""
         names: set[str] = set()
         for labels in label_sets:
             for pair in (labels or {}).items():
-                names |= self._selecting.get((ns, *pair), set())
+                found = self._selecting.get((ns, *pair))
+                if isinstance(found, set):
+                    names |= found
+                elif found is not None:
+                    names.add(found)
         chosen = []
         for name in sorted(names):
             service = self.store.get(k.SERVICE, ns, name)

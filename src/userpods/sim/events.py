@@ -3,6 +3,12 @@
 Repeats of the same event for the same object (same reason, message, type and field path)
 are folded into one Event whose ``count`` and ``lastTimestamp`` grow, as client-go's event
 correlator does; clients should match on ``reason``, not ``message``.
+
+A recorder remembers which Event each repeatable key went to by the key's hash only: ten
+thousand pods make fifty thousand Events, and a tuple of five strings per Event cost more than
+a kilobyte per pod. A hash says where to look; the Event found there is then compared with
+the key in full, so a collision (or an Event changed or replaced by a client) makes a new
+Event rather than bumping the wrong one.
 """
 
 from __future__ import annotations
@@ -25,24 +31,28 @@ class EventRecorder:
         self.registry = registry
         self.component = component
         self.host = host
-        self._seen: dict[tuple[str, ...], tuple[str, str]] = {}  # key -> (namespace, name)
+        self._seen: dict[int, str] = {}  # hash of (uid, field path, reason, ...) -> Event name
 
     def record(
         self, kind: k.Kind, obj: Obj, type_: str, reason: str, message: str, field_path: str = ""
     ) -> None:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
-        key = (meta["uid"], field_path, reason, message, type_)
+        fold = (meta["uid"], field_path, reason, message, type_)
+        key = hash(fold)
         stamp = rfc3339()
         existing = self._seen.get(key)
-        if existing and self.registry.store.get(k.EVENT, *existing) is not None:
+        if existing is not None:
+            found = self.registry.store.get(k.EVENT, namespace, existing)
+            if found is not None and _folds_into(found, *fold):
 
-            def bump(event: Obj) -> None:
-                event["count"] = int(event.get("count", 1)) + 1
-                event["lastTimestamp"] = stamp
+                def bump(event: Obj) -> None:
+                    event["count"] = int(event.get("count", 1)) + 1
+                    event["lastTimestamp"] = stamp
 
-            self.registry.mutate(k.EVENT, existing[0], existing[1], bump)
-            return
+                self.registry.mutate(k.EVENT, namespace, existing, bump)
+                return
+            del self._seen[key]  # gone, or not what the key says: a new Event
         name = f"{meta['name']}.{time.time_ns():x}"
         involved: Obj = {
             "kind": kind.kind,
@@ -79,4 +89,19 @@ class EventRecorder:
             # e.g. a terminating namespace: client-go's recorder logs "Server rejected event
             # (will not retry!)" and carries on; so does this one.
             return
-        self._seen[key] = (namespace, name)
+        self._seen[key] = name
+
+
+def _folds_into(
+    event: Obj, uid: str, field_path: str, reason: str, message: str, type_: str
+) -> bool:
+    """Whether ``event`` is the one a repeat of (uid, field path, reason, message, type) folds
+    into."""
+    involved = event.get("involvedObject") or {}
+    return (
+        involved.get("uid") == uid
+        and involved.get("fieldPath", "") == field_path
+        and event.get("reason") == reason
+        and event.get("message") == message
+        and event.get("type") == type_
+    )

@@ -2,7 +2,8 @@
 
 The kubelet follows pods (and the ConfigMaps and Secrets their env may refer to), starts a
 worker (``podworker.py``) for each pod bound to one of its nodes, tells it when its pod is
-being deleted or its config may have appeared, and forgets it when the pod is gone. Exec and
+being deleted (starting a task again for a worker that had gone idle once its pod settled)
+or its config may have appeared, and forgets it when the pod is gone. Exec and
 logs find a container's state through :meth:`Kubelet.container`.
 """
 
@@ -80,13 +81,14 @@ class Kubelet:
     def handle(self, change: Change) -> None:
         if change.kind is not k.POD:
             for worker in self.config_waiters:
-                worker.config_changed.set()
+                if worker.config_changed is not None:
+                    worker.config_changed.set()
             return
         if change.type == "DELETED":
             uid: str = change.obj["metadata"]["uid"]
             if uid in self.workers:
                 worker = self.workers.pop(uid)
-                worker.cancel_scope.cancel()
+                worker.cancel()
                 self.network.release(worker.pod_ip)
             return
         self._sync(change.obj)
@@ -97,10 +99,11 @@ class Kubelet:
         if not node or self.store.get(k.NODE, "", node) is None:
             return
         worker = self.workers.get(uid)
+        assert self._nursery is not None
         if worker is None:
             worker = PodWorker(self, pod)
             self.workers[uid] = worker
-            assert self._nursery is not None
             self._nursery.start_soon(worker.run)
-        if pod["metadata"].get("deletionTimestamp"):
-            worker.delete_requested.set()
+        if pod["metadata"].get("deletionTimestamp") and worker.request_delete():
+            # The worker was idle (its pod had settled): a task stops and removes the pod.
+            self._nursery.start_soon(worker.finish)

@@ -8,6 +8,16 @@ give CreateContainerConfigError. Every transition is written to the pod's status
 conditions, container states) and recorded as the kubelet's events. Deletion stops the
 containers (Killing), writes the terminal phase and removes the pod with a zero grace period.
 
+A worker whose pod has *settled* (every container either runs until it is stopped, or has
+ended for good) has nothing left to wait for but a delete request, so it does not wait: its
+task ends and only the worker object stays (``idle``), with the containers' states that exec,
+logs and the Killing path read. A trio task tree (nurseries, cancel scopes, frames) costs
+about ten kilobytes, which for ten thousand running pods was a quarter of the simulated
+cluster's memory. The kubelet starts a task again (:meth:`PodWorker.finish`) when the pod's
+deletion is requested: what the pod then goes through (Killing, the terminal status, removal)
+is what a task still waiting would have done. Containers that will exit, restart or are
+backing off keep their task, sleeping until the catalogue's next transition.
+
 The worker uses its kubelet through ``Host`` (the kubelet hands itself in), so this module
 does not import ``kubelet.py``, which creates the workers.
 """
@@ -17,19 +27,21 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+import sys
 from typing import Any, Protocol
 
 import trio
 
 from . import kinds as k
-from .conditions import set_condition
 from .containerenv import ConfigError, container_env
 from .containers import Container, KubeletTimings
 from .deletion import DeleteOptions
 from .events import EventRecorder
 from .images import Catalogue
 from .network import PodNetwork
+from .podstatus import TERMINAL, go_duration, pod_phase, stop_containers, write_status
 from .registry import Registry
+from .sharing import MAX_INTERNED
 from .status import ApiError
 from .store import Store
 from .timefmt import rfc3339
@@ -54,15 +66,39 @@ class Host(Protocol):
 
 
 class PodWorker:
-    """Runs one pod on its node until the pod is removed."""
+    """Runs one pod on its node until the pod is removed.
+
+    Slotted, and holding trio objects only while a task runs the pod: ten thousand of them
+    stay in memory as long as their pods (see the module docstring).
+    """
+
+    __slots__ = (
+        "_delete_event",
+        "cancel_scope",
+        "config_changed",
+        "containers",
+        "deleting",
+        "events",
+        "host_ip",
+        "idle",
+        "kubelet",
+        "name",
+        "namespace",
+        "node",
+        "pod_ip",
+        "restart_policy",
+        "started_at",
+        "terminal",
+        "uid",
+    )
 
     def __init__(self, kubelet: Host, pod: Obj) -> None:
         self.kubelet = kubelet
-        self.namespace = pod["metadata"]["namespace"]
-        self.name = pod["metadata"]["name"]
-        self.uid = pod["metadata"]["uid"]
-        self.node = pod["spec"]["nodeName"]
-        self.restart_policy = pod["spec"].get("restartPolicy", "Always")
+        self.namespace: str = pod["metadata"]["namespace"]
+        self.name: str = pod["metadata"]["name"]
+        self.uid: str = pod["metadata"]["uid"]
+        self.node: str = pod["spec"]["nodeName"]
+        self.restart_policy: str = pod["spec"].get("restartPolicy", "Always")
         self.containers = [
             Container(c["name"], c, kubelet.catalogue.lookup(c.get("image", "")))
             for c in pod["spec"].get("containers", [])
@@ -72,9 +108,34 @@ class PodWorker:
         self.host_ip = kubelet.node_ip(self.node)
         self.started_at = ""
         self.terminal = False
-        self.delete_requested = trio.Event()
-        self.config_changed = trio.Event()
-        self.cancel_scope = trio.CancelScope()
+        self.deleting = False  # the pod's deletion was requested
+        self.idle = False  # no task runs the pod: it waits for nothing but a delete request
+        # The scope of the task that runs the pod (the kubelet cancels it once the pod is gone).
+        self.cancel_scope: trio.CancelScope | None = trio.CancelScope()
+        # Set by the kubelet when a ConfigMap or Secret changes, while in config_waiters.
+        self.config_changed: trio.Event | None = None
+        self._delete_event: trio.Event | None = None  # set on delete, while containers run
+
+    def request_delete(self) -> bool:
+        """Note that the pod's deletion was requested (again: no-op).
+
+        True when the worker was idle: the caller must then run :meth:`finish` in a task.
+        """
+        if self.deleting:
+            return False
+        self.deleting = True
+        if self._delete_event is not None:
+            self._delete_event.set()
+        if not self.idle:
+            return False
+        self.idle = False
+        self.cancel_scope = trio.CancelScope()  # a scope is entered once: one per task
+        return True
+
+    def cancel(self) -> None:
+        """The pod is gone: stop whatever task runs it."""
+        if self.cancel_scope is not None:
+            self.cancel_scope.cancel()
 
     # ------------------------------------------------------------------ helpers
     def pod(self) -> Obj | None:
@@ -88,112 +149,75 @@ class PodWorker:
             self.events.record(k.POD, pod, type_, reason, message, path)
 
     def phase(self) -> str:
-        waiting = running = failed = 0
-        for c in self.containers:
-            if c.running:
-                running += 1
-            elif "terminated" in c.state:
-                failed += c.state["terminated"].get("exitCode", 0) != 0
-            elif c.last_state.get("terminated"):
-                failed += 1
-            else:
-                waiting += 1
-        if waiting:
-            return "Pending"
-        if running:
-            return "Running"
-        if self.delete_requested.is_set():
-            # Stopped for deletion: terminal whatever the restart policy (kubelet >= 1.27).
-            unknown = any(
-                c.state.get("terminated", {}).get("reason") == "ContainerStatusUnknown"
-                for c in self.containers
-            )
-            return "Failed" if failed or unknown else "Succeeded"
-        if self.restart_policy == "Always":
-            return "Running"
-        if self.restart_policy == "OnFailure" and failed:
-            return "Running"
-        return "Failed" if failed else "Succeeded"
+        return pod_phase(self.containers, self.restart_policy, deleting=self.deleting)
 
     def publish(self) -> None:
         """Write the pod's status from the containers' states (one MODIFIED event)."""
         phase = "Pending" if not self.started_at else self.phase()
-        if phase in ("Succeeded", "Failed"):
+        if phase in TERMINAL:
             self.terminal = True
-        unready = [c.name for c in self.containers if not c.ready]
 
         def write(pod: Obj) -> None:
-            status = pod.setdefault("status", {})
-            # Terminal phases never change.
-            terminal = status.get("phase") in ("Succeeded", "Failed")
-            current = status["phase"] if terminal else phase
-            status["phase"] = current
-            sandbox = "True" if self.pod_ip and current not in ("Succeeded", "Failed") else "False"
-            set_condition(status, "PodReadyToStartContainers", sandbox)
-            # The kubelet's reasons for terminal pods (pkg/kubelet/status/generate.go).
-            ended = {"Succeeded": "PodCompleted", "Failed": "PodFailed"}.get(current, "")
-            set_condition(
-                status, "Initialized", "True", "PodCompleted" if current == "Succeeded" else ""
+            write_status(
+                pod.setdefault("status", {}),
+                phase=phase,
+                containers=self.containers,
+                pod_ip=self.pod_ip,
+                host_ip=self.host_ip,
+                started_at=self.started_at,
             )
-            if ended:
-                set_condition(status, "Ready", "False", ended)
-                set_condition(status, "ContainersReady", "False", ended)
-            elif unready:
-                message = f"containers with unready status: [{' '.join(unready)}]"
-                set_condition(status, "Ready", "False", "ContainersNotReady", message)
-                set_condition(status, "ContainersReady", "False", "ContainersNotReady", message)
-            else:
-                set_condition(status, "Ready", "True")
-                set_condition(status, "ContainersReady", "True")
-            set_condition(status, "PodScheduled", "True")
-            order = [
-                "PodReadyToStartContainers",
-                "Initialized",
-                "Ready",
-                "ContainersReady",
-                "PodScheduled",
-            ]
-            status["conditions"].sort(
-                key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
-            )
-            status.pop("reason", None)
-            status.pop("message", None)
-            status["hostIP"] = self.host_ip
-            status["hostIPs"] = [{"ip": self.host_ip}]
-            if self.pod_ip:
-                status["podIP"] = self.pod_ip
-                status["podIPs"] = [{"ip": self.pod_ip}]
-            if self.started_at:
-                status["startTime"] = self.started_at
-            status["containerStatuses"] = [c.status() for c in self.containers]
 
-        self.kubelet.registry.mutate(k.POD, self.namespace, self.name, write, subresource="status")
+        stored = self.kubelet.registry.mutate(
+            k.POD, self.namespace, self.name, write, subresource="status"
+        )
+        # Hold the stored (shared, never changed) copies of the states, not a second one each.
+        statuses = ((stored or {}).get("status") or {}).get("containerStatuses") or []
+        for c, status in zip(self.containers, statuses, strict=False):
+            if status.get("state") == c.state and status.get("lastState") == c.last_state:
+                c.state, c.last_state = status["state"], status["lastState"]
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
+        """Start the pod and run it until it settles, or until it is deleted and removed."""
+        assert self.cancel_scope is not None
         with self.cancel_scope:
             pod = self.pod()
             if pod is None:
                 return
-            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            if pod.get("status", {}).get("phase") in TERMINAL:
                 self.terminal = True
-            deleting = bool(pod["metadata"].get("deletionTimestamp"))
+            self.deleting = self.deleting or bool(pod["metadata"].get("deletionTimestamp"))
             del pod  # this version of the pod would otherwise live as long as the worker
-            if not self.terminal and not deleting:
+            if not self.terminal and not self.deleting:
                 self.pod_ip = self.kubelet.network.allocate(self.node)
                 self.started_at = rfc3339()
                 self.publish()
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._cancel_on_delete, nursery.cancel_scope)
-                    async with trio.open_nursery() as containers:
-                        for c in self.containers:
-                            containers.start_soon(self._run_container, c)
-                    nursery.cancel_scope.cancel()  # every container ended for good
-            await self.delete_requested.wait()
+                self._delete_event = trio.Event()
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._cancel_on_delete, nursery.cancel_scope)
+                        async with trio.open_nursery() as containers:
+                            for c in self.containers:
+                                containers.start_soon(self._run_container, c)
+                        nursery.cancel_scope.cancel()  # every container settled
+                finally:
+                    self._delete_event = None
+            if not self.deleting:
+                # Settled: nothing changes until a delete request, which starts finish().
+                self.idle = True
+                self.cancel_scope = None
+                return
+            await self._stop()
+
+    async def finish(self) -> None:
+        """Stop and remove a pod whose worker was idle when its deletion was requested."""
+        assert self.cancel_scope is not None
+        with self.cancel_scope:
             await self._stop()
 
     async def _cancel_on_delete(self, scope: trio.CancelScope) -> None:
-        await self.delete_requested.wait()
+        assert self._delete_event is not None
+        await self._delete_event.wait()
         scope.cancel()
 
     async def _run_container(self, c: Container) -> None:
@@ -204,7 +228,7 @@ class PodWorker:
             if not pulled:
                 continue
             attempt += 1
-            c.env = env
+            c.env = _interned(env)
             c.container_id = f"containerd://{secrets.token_hex(32)}"
             c.files, text = c.image.render(
                 pod_name=self.name, namespace=self.namespace, uid=self.uid, env=env
@@ -224,6 +248,8 @@ class PodWorker:
                 c.ready = True
                 self.publish()
                 lifetime -= c.image.ready_delay
+            if lifetime == math.inf:
+                return  # runs until the pod is stopped: settled, nothing to wait for
             await trio.sleep(lifetime)
             assert c.image.exit is not None
             code = c.image.exit.code
@@ -240,7 +266,6 @@ class PodWorker:
             }
             if self.restart_policy == "Never" or (self.restart_policy == "OnFailure" and code == 0):
                 self.publish()
-                c.done.set()
                 return
             # Restart: the first at once, then with a doubling back-off (CrashLoopBackOff).
             c.last_state = {"terminated": c.state["terminated"]}
@@ -249,7 +274,7 @@ class PodWorker:
                 c.state = {
                     "waiting": {
                         "reason": "CrashLoopBackOff",
-                        "message": f"back-off {_go_duration(delay)} restarting failed container="
+                        "message": f"back-off {go_duration(delay)} restarting failed container="
                         f"{c.name} pod={self.name}_{self.namespace}({self.uid})",
                     }
                 }
@@ -289,7 +314,8 @@ class PodWorker:
             await trio.sleep(c.image.start_delay)
             if c.image.pull == "ok":
                 took = f"{trio.current_time() - begin:.3f}s"
-                c.image_id = f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+                digest = hashlib.sha256(image.encode()).hexdigest()
+                c.image_id = sys.intern(f"{image}@sha256:{digest}")  # one per image, not per pod
                 self.kubelet.pulled.setdefault(self.node, set()).add(image)
                 self.record(
                     "Normal",
@@ -335,11 +361,11 @@ class PodWorker:
                     c.state = {"waiting": waiting}
                     self.publish()
                     self.record("Warning", "Failed", f"Error: {exc}", c.name)
-                self.config_changed = trio.Event()
+                changed = self.config_changed = trio.Event()
                 self.kubelet.config_waiters.add(self)  # woken by ConfigMap/Secret changes
                 try:
                     with trio.move_on_after(self.kubelet.timings.config_retry):
-                        await self.config_changed.wait()
+                        await changed.wait()
                 finally:
                     self.kubelet.config_waiters.discard(self)
 
@@ -354,28 +380,7 @@ class PodWorker:
             self.record("Normal", "Killing", f"Stopping container {c.name}", c.name)
         if stopping:
             await trio.sleep(min(grace, max(c.image.stop_delay for c in stopping)))
-        for c in self.containers:
-            if c.running:
-                c.state = {
-                    "terminated": {
-                        "exitCode": 0,
-                        "reason": "Completed",
-                        "startedAt": c.state["running"]["startedAt"],
-                        "finishedAt": rfc3339(),
-                        "containerID": c.container_id,
-                    }
-                }
-            elif "waiting" in c.state:
-                c.state = {
-                    "terminated": {
-                        "exitCode": 137 if c.started else 0,
-                        "reason": "ContainerStatusUnknown",
-                        "message": "The container could not be located when the pod was terminated",
-                        "startedAt": None,
-                        "finishedAt": None,
-                    }
-                }
-            c.ready = False
+        stop_containers(self.containers)
         if self.started_at and not self.terminal:
             self.publish()
         try:
@@ -389,8 +394,9 @@ class PodWorker:
             pass  # already gone, or replaced by a new pod of the same name
 
 
-def _go_duration(seconds: float) -> str:
-    whole = int(seconds)
-    if whole >= 60:
-        return f"{whole // 60}m{whole % 60}s"
-    return f"{whole}s" if whole == seconds else f"{seconds:g}s"
+def _interned(env: dict[str, str]) -> dict[str, str]:
+    """The environment with its names and short values interned: most are every pod's."""
+    return {
+        sys.intern(name): sys.intern(value) if len(value) <= MAX_INTERNED else value
+        for name, value in env.items()
+    }

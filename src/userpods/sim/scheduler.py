@@ -52,6 +52,7 @@ class Scheduler:
         self.events = EventRecorder(registry, SCHEDULER)
         self._pending: set[PodKey] = set()
         self._placed: dict[PodKey, tuple[str, Counter[str]]] = {}
+        self._requests: dict[tuple[tuple[str, Any], ...], Counter[str]] = {}  # shared, unchanged
         self._used: dict[str, Counter[str]] = {}
         self._reported: dict[PodKey, str] = {}
 
@@ -65,6 +66,8 @@ class Scheduler:
             self._used[old_node] -= requests
         if pod is not None and active and node and key not in self._placed:
             requests = pod_requests(pod)
+            # Never changed once placed: pods asking the same (most ask nothing) share one.
+            requests = self._requests.setdefault(tuple(sorted(requests.items())), requests)
             self._placed[key] = (node, requests)
             self._used.setdefault(node, Counter()).update(requests)
         wants_node = (

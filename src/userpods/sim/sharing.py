@@ -8,10 +8,12 @@ object in memory. Every object the store keeps goes through :meth:`Sharing.share
 - a dict or list whose content occurs elsewhere (a pod's tolerations, its service account
   volume, ``{"ip": "10.0.0.1"}``, an Event's ``source``) is replaced by the one copy kept in a
   table ("hash-consing", bottom-up, so equal parents share equal children by identity);
-- what is unique to an object (a dict with a ``uid``, and everything holding such a dict) is
-  not put in the table, where it would only cost memory; instead, where it equals the same
+- what is unique to an object (its own ``metadata``, with its uid, and so the object itself)
+  is not put in the table, where it would only cost memory; instead, where it equals the same
   place of the object's previous version, that version's copy is reused, so that the watch
-  history's older versions and a controller's hold on one cost only what changed.
+  history's older versions and a controller's hold on one cost only what changed. A
+  reference to an object holds its uid too (an Event's ``involvedObject``, owner references)
+  but is shared like any other part: a pod's Events all name it the same way.
 
 Equality here is stricter than Python's ``==``: ``1``, ``1.0`` and ``True`` are different
 values, and so are dicts with the same items in another order, because they encode to
@@ -30,7 +32,7 @@ import sys
 from typing import Any
 
 MAX_INTERNED = 128  # longer strings are messages, certificates, file contents: rarely repeated
-UNIQUE_KEYS = frozenset({"uid"})  # a dict with one of these belongs to one object only
+OWN = "metadata"  # at the top of an object: what belongs to that object only
 _SCALARS = (str, int, float, bool, type(None))
 _intern = sys.intern
 
@@ -91,7 +93,6 @@ class Sharing:
         self._table: dict[_Node, _Node] = {}
         self._min_sweep = sweep_at
         self._sweep_at = sweep_at
-        self._kept = 0  # the entries before this position survived the last sweep
 
     def __len__(self) -> int:
         return len(self._table)
@@ -100,17 +101,20 @@ class Sharing:
         """An equal tree made of shared parts (``previous``: the object's last version)."""
         kind = type(value)
         if kind is dict:
-            return self._dict(value, previous if type(previous) is dict else None)[0]
+            return self._dict(value, previous if type(previous) is dict else None, top=True)[0]
         if kind is list:
             return self._list(value, previous if type(previous) is list else None)[0]
         if kind is str and len(value) <= MAX_INTERNED:
             return _intern(value)
         return value
 
-    def _dict(self, d: dict[Any, Any], old: dict[Any, Any] | None) -> tuple[Any, bool]:
+    def _dict(
+        self, d: dict[Any, Any], old: dict[Any, Any] | None, top: bool = False, own: bool = False
+    ) -> tuple[Any, bool]:
+        """``top``: ``d`` is a whole object; ``own``: ``d`` is one's metadata (never shared)."""
         out: dict[Any, Any] = {}
         flat: list[Any] = []
-        shared = True
+        shared = not own
         for key, item in d.items():
             if type(key) is str:
                 key = _intern(key)
@@ -122,7 +126,8 @@ class Sharing:
             elif kind is dict or kind is list:
                 prev = old.get(key) if old is not None else None
                 if kind is dict:
-                    item, ok = self._dict(item, prev if type(prev) is dict else None)
+                    prev = prev if type(prev) is dict else None
+                    item, ok = self._dict(item, prev, own=top and key == OWN)
                 else:
                     item, ok = self._list(item, prev if type(prev) is list else None)
                 shared = shared and ok
@@ -133,8 +138,6 @@ class Sharing:
                 shared = False
             flat.append(key)
             out[key] = item
-        if shared and not UNIQUE_KEYS.isdisjoint(out):
-            shared = False
         if not shared:
             if old is not None and same_dict(out, old):
                 return old, False
@@ -183,26 +186,26 @@ class Sharing:
     def sweep(self) -> int:
         """Drop the entries that share nothing; returns how many went.
 
-        An entry goes when only the table holds it, or when a single holder has had it
-        since the previous sweep (a unique part, seldom duplicated later; duplicates come
-        close together: a user's pods, one second's timestamps). Dropping is always safe:
+        An entry goes when only the table holds it, or a single holder: a unique part (a
+        pod's status, its IP, an owner reference), seldom duplicated later. Most entries are
+        such parts, so keeping them until a second sweep held a tenth of what ten thousand
+        pods cost. A duplicate that comes after all (duplicates come close together: a user's
+        pods, one second's timestamps) only misses this one copy: dropping is always safe,
         holders keep their copy, and a later equal part just starts a new entry.
         Newest first: a container enters the table after its children, so a parent goes
         before the children it was the last holder of, which then go in the same pass.
         """
         table = self._table
         nodes = list(table)
-        kept = self._kept
         dropped = 0
         for at in range(len(nodes) - 1, -1, -1):
             node = nodes[at]
             # getrefcount counts the node's own reference and its argument: 2 is nobody else.
             holders = sys.getrefcount(node.value) - 2
-            if holders == 0 or (holders == 1 and at < kept):
+            if holders <= 1:
                 del table[node]
                 node.value = None  # the list still holds the node: let its children go now
                 dropped += 1
         del nodes
-        self._kept = len(table)
         self._sweep_at = max(self._min_sweep, 2 * len(table))
         return dropped

@@ -5,6 +5,7 @@ dependents before the owner (``foregroundDeletion``), or strips owner references
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from .. import kinds as k
@@ -14,6 +15,13 @@ from ..status import ApiError
 from ..store import Change
 
 Obj = dict[str, Any]
+Dependent = tuple[k.Kind, str, str]
+
+
+def _members(entry: Dependent | set[Dependent] | None) -> Collection[Dependent]:
+    if entry is None:
+        return ()
+    return entry if isinstance(entry, set) else (entry,)
 
 
 class GarbageCollector:
@@ -23,25 +31,41 @@ class GarbageCollector:
         self.registry = registry
         self.store = registry.store
         self.kinds = k.KINDS
-        # owner uid -> dependents (kind, namespace, name)
-        self._dependents: dict[str, set[tuple[k.Kind, str, str]]] = {}
+        # owner uid -> dependents (kind, namespace, name): the one dependent most owners have
+        # (a pod's service), a set only for more (a set per owner cost ten thousand of them).
+        self._dependents: dict[str, Dependent | set[Dependent]] = {}
+
+    def _of(self, uid: str) -> Collection[Dependent]:
+        return _members(self._dependents.get(uid))
 
     def _index(self, kind: k.Kind, obj: Obj) -> None:
         meta = obj["metadata"]
         for ref in meta.get("ownerReferences") or []:
-            self._dependents.setdefault(ref["uid"], set()).add(
-                (kind, meta.get("namespace", ""), meta["name"])
-            )
+            dependent = (kind, meta.get("namespace", ""), meta["name"])
+            entry = self._dependents.get(ref["uid"])
+            if entry is None:
+                self._dependents[ref["uid"]] = dependent
+            elif isinstance(entry, set):
+                entry.add(dependent)
+            elif entry != dependent:
+                self._dependents[ref["uid"]] = {entry, dependent}
 
     def _unindex(self, kind: k.Kind, obj: Obj) -> None:
         """A dependent is gone: its owners no longer list it (the index stays its size)."""
         meta = obj["metadata"]
         for ref in meta.get("ownerReferences") or []:
-            dependents = self._dependents.get(ref["uid"])
-            if dependents is not None:
-                dependents.discard((kind, meta.get("namespace", ""), meta["name"]))
-                if not dependents:
+            dependent = (kind, meta.get("namespace", ""), meta["name"])
+            entry = self._dependents.get(ref["uid"])
+            if entry is None:
+                continue
+            if isinstance(entry, set):
+                entry.discard(dependent)
+                if len(entry) == 1:
+                    self._dependents[ref["uid"]] = next(iter(entry))
+                elif not entry:
                     del self._dependents[ref["uid"]]
+            elif entry == dependent:
+                del self._dependents[ref["uid"]]
 
     def resync(self) -> None:
         self._dependents.clear()
@@ -57,7 +81,8 @@ class GarbageCollector:
         meta = change.obj["metadata"]
         if change.type == "DELETED":
             for kind, ns, name in sorted(
-                self._dependents.pop(meta["uid"], set()), key=lambda d: (d[0].key, d[1], d[2])
+                _members(self._dependents.pop(meta["uid"], None)),
+                key=lambda d: (d[0].key, d[1], d[2]),
             ):
                 dependent = self.store.get(kind, ns, name)
                 if dependent is not None:
@@ -113,7 +138,7 @@ class GarbageCollector:
         uid = meta["uid"]
         live = [
             (dk, ns, name)
-            for dk, ns, name in self._dependents.get(uid, set())
+            for dk, ns, name in self._of(uid)
             if self.store.get(dk, ns, name) is not None
         ]
         if ORPHAN in finalizers:
@@ -140,10 +165,7 @@ class GarbageCollector:
                 )
                 if not dmeta.get("deletionTimestamp"):
                     # Foreground only for a dependent with dependents of its own.
-                    has_own = any(
-                        self.store.get(*d) is not None
-                        for d in self._dependents.get(dmeta["uid"], set())
-                    )
+                    has_own = any(self.store.get(*d) is not None for d in self._of(dmeta["uid"]))
                     policy = "Foreground" if has_own else "Background"
                     try:
                         self.registry.delete(dk, ns, name, DeleteOptions(propagation=policy))
