@@ -27,12 +27,12 @@ from .http import (
     Request,
     Scope,
     Send,
-    dumps,
     read_body,
     send_bytes,
     send_error,
     send_json,
 )
+from .jsonbytes import dumps
 from .kubelet import Kubelet
 from .metrics import KINDS as METRICS_KINDS
 from .metrics import MetricsServer

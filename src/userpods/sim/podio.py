@@ -27,12 +27,12 @@ from .http import (
     Request,
     Scope,
     Send,
-    dumps,
     end_stream,
     send_bytes,
     start_stream,
     stream_chunk,
 )
+from .jsonbytes import dumps
 from .kubelet import Kubelet
 from .registry import Registry
 from .routes import parse_route

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import trio
 
+from .jsonbytes import dumps
 from .kinds import Kind
 from .selectors import FieldSelector, Selector, fields_match, labels_match
 from .sharing import Sharing
@@ -52,9 +52,7 @@ class Change:
     def encoded_object(self) -> bytes:
         """The object with kind/apiVersion, as JSON; computed once, shared by every watcher."""
         if self._encoded is None:
-            self._encoded = json.dumps(
-                with_type(self.kind, self.obj), separators=(",", ":")
-            ).encode()
+            self._encoded = dumps(with_type(self.kind, self.obj))
         return self._encoded
 
 

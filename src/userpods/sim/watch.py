@@ -24,7 +24,8 @@ import trio
 
 from . import kinds as k
 from .frontdoor import FrontDoor
-from .http import Receive, Request, Send, dumps, end_stream, start_stream, stream_chunk
+from .http import Receive, Request, Send, end_stream, start_stream, stream_chunk
+from .jsonbytes import dumps
 from .status import ApiError
 from .store import Change, Store, clone, with_type
 from .tables import to_table
