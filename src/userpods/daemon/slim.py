@@ -47,7 +47,6 @@ from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Pod, Service
 
 T = TypeVar("T")
-_NO = msgspec.NODEFAULT
 _SHORT = 256  # strings longer than this are rarely repeated: not worth interning
 
 

@@ -42,16 +42,13 @@ def notes_of(obj: Any) -> dict[str, str]:
     return dict(meta.annotations or {}) if meta is not None else {}
 
 
-_owner = storage_owner
-
-
 def volume_owner(volume: PersistentVolume | None, namespace: str) -> str:
     """The user whose storage ``volume`` is for the deployment in ``namespace`` ("" when it
     is not that deployment's: another deployment's, an operator's)."""
     if volume is None:
         return ""
     notes = notes_of(volume)
-    owner = _owner(volume)
+    owner = storage_owner(volume)
     recorded = notes.get(ANNOTATION_NAMESPACE)
     if recorded is None:  # made before volumes recorded their namespace
         ref = volume.spec.claimRef if volume.spec else None
@@ -61,7 +58,7 @@ def volume_owner(volume: PersistentVolume | None, namespace: str) -> str:
 
 def claim_owner(claim: Any) -> str:
     """The user whose storage claim it is ("" for a claim that is nobody's storage)."""
-    return _owner(claim) if claim is not None else ""
+    return storage_owner(claim) if claim is not None else ""
 
 
 def find_claim(ctx: Context, user_id: str) -> str:
